@@ -1,0 +1,316 @@
+"""Encoding of canonical packets as BDD variables, and the walks over such BDDs.
+
+Encoding. One variable per header bit, MSB first, fields in the order of
+:data:`DEFAULT_ORDER` (the family bit always on top). IPv4 addresses use the *top* 32
+of the 128 address variables. Bits that a packet's family or protocol does not have
+(the low 96 address bits of IPv4, ports of non-TCP/UDP/SCTP, ICMP type/code of
+non-ICMP) are encoded as *don't care* rather than as zero: every BDD built here is
+independent of those variables on the region where they are meaningless, and all
+Boolean operations preserve that independence. Hence
+
+* the universe of canonical packets is the constant ``true`` and complement is plain
+  negation (no universe conjunction on every ``~``);
+* set equality is still BDD identity (the map set -> function is one-to-one under the
+  invariant);
+* an IPv4 prefix costs as many nodes as its length instead of length + 96 zero tests.
+
+The price is paid only where counting: each (family, protocol class) region is counted
+separately and divided by 2**(its number of don't-care bits).
+
+Protocol sits above the ports so that, walking down, the protocol decides whether the
+port variables matter; this keeps ``boxes()`` rendering protocol-first and was not
+slower in ``bench/packetset_bench.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from ._bdd import Backend, Fn
+from .packet import ICMP_PROTOCOLS, PORT_PROTOCOLS, Packet
+
+FIELD_WIDTH: dict[str, int] = {
+    "family": 1, "dst": 128, "src": 128, "proto": 8,
+    "dport": 16, "sport": 16, "icmp_type": 8, "icmp_code": 8,
+}
+DEFAULT_ORDER: tuple[str, ...] = ("family", "dst", "src", "proto", "dport", "sport", "icmp_type", "icmp_code")
+PORT_FIELDS = ("sport", "dport")
+ICMP_FIELDS = ("icmp_type", "icmp_code")
+ADDR_FIELDS = ("src", "dst")
+NVARS = sum(FIELD_WIDTH.values())
+
+Interval = tuple[int, int]
+Segment = tuple[int, int, Fn]
+RawBox = tuple[int, tuple[tuple[Interval, ...], ...]]  # (family, intervals per field in order[1:])
+
+_RANGE_CACHE_MAX = 8192
+
+
+def width(field: str, family: int) -> int:
+    """Number of meaningful bits of ``field`` for ``family``."""
+    if field in ADDR_FIELDS:
+        return 32 if family == 4 else 128
+    return FIELD_WIDTH[field]
+
+
+class Engine:
+    """Packet-set operations on one backend with one variable layout."""
+
+    def __init__(self, backend: Backend, order: Sequence[str] = DEFAULT_ORDER) -> None:
+        if tuple(sorted(order)) != tuple(sorted(FIELD_WIDTH)) or order[0] != "family":
+            raise ValueError(f"bad field order {order!r}")
+        self.b = backend
+        self.order = tuple(order)
+        self.base: dict[str, int] = {}
+        pos = 0
+        for name in self.order:
+            self.base[name] = pos
+            pos += FIELD_WIDTH[name]
+        assert pos == backend.nvars == NVARS
+        self._ranges: dict[tuple[str, int, int, int], Fn] = {}
+        fam = self.base["family"]
+        self.family_lit = {4: backend.nvar(fam), 6: backend.var(fam)}
+        self.port_region = self.values("proto", 4, sorted((p, p) for p in PORT_PROTOCOLS))
+        self.icmp_region = self.values("proto", 4, sorted((p, p) for p in ICMP_PROTOCOLS))
+        self.other_region = ~(self.port_region | self.icmp_region)
+
+    # ----- construction -------------------------------------------------------------
+
+    def interval(self, field: str, family: int, lo: int, hi: int) -> Fn:
+        """BDD of ``lo <= field <= hi`` in O(width) operations (not per value)."""
+        w = width(field, family)
+        top = (1 << w) - 1
+        if not 0 <= lo <= hi <= top:
+            raise ValueError(f"{field}: bad interval ({lo}, {hi}) for width {w}")
+        if lo == 0 and hi == top:
+            return self.b.true
+        key = (field, w, lo, hi)
+        f = self._ranges.get(key)
+        if f is None:
+            base, b = self.base[field], self.b
+            # build lo <= x and x <= hi bottom-up, LSB first, so each step puts one
+            # variable on top of an existing BDD: constant work per bit
+            ge, le = b.true, b.true
+            for i in range(w - 1, -1, -1):
+                bit = w - 1 - i
+                v, nv = b.var(base + i), b.nvar(base + i)
+                ge = (v & ge) if (lo >> bit) & 1 else (v | ge)
+                le = (nv | le) if (hi >> bit) & 1 else (nv & le)
+            f = ge & le
+            if len(self._ranges) >= _RANGE_CACHE_MAX:
+                # a crude reset keeps memory bounded; hits come from bursts of similar rules
+                self._ranges.clear()
+            self._ranges[key] = f
+        return f
+
+    def values(self, field: str, family: int, intervals: Iterable[Interval]) -> Fn:
+        """Union of intervals of one field, ignoring meaningfulness (raw bits)."""
+        acc = self.b.false
+        for lo, hi in intervals:
+            acc = acc | self.interval(field, family, lo, hi)
+        return acc
+
+    def constraint(self, field: str, family: int, intervals: Iterable[Interval]) -> Fn:
+        """``field in intervals`` as seen by canonical packets.
+
+        Where the field is meaningless its canonical value is 0, so the constraint is
+        constant there: true iff 0 is allowed. Keeps the don't-care invariant.
+        """
+        ivs = list(intervals)
+        raw = self.values(field, family, ivs)
+        if field in PORT_FIELDS:
+            region = self.port_region
+        elif field in ICMP_FIELDS:
+            region = self.icmp_region
+        else:
+            return raw
+        zero_ok = any(lo <= 0 <= hi for lo, hi in ivs)
+        return (region & raw) | ~region if zero_ok else region & raw
+
+    def packet_bits(self, p: Packet) -> list[bool]:
+        """Variable assignment of a canonical packet (don't-care bits as 0)."""
+        bits = [False] * NVARS
+        bits[self.base["family"]] = p.family == 6
+        for name in self.order[1:]:
+            w = width(name, p.family)
+            value, base = getattr(p, name), self.base[name]
+            for i in range(w):
+                if (value >> (w - 1 - i)) & 1:
+                    bits[base + i] = True
+        return bits
+
+    def singleton(self, p: Packet) -> Fn:
+        """BDD of exactly one canonical packet."""
+        if not p.is_canonical():
+            return self.b.false
+        acc = self.family_lit[p.family]
+        for name in self.order[1:]:
+            v = getattr(p, name)
+            acc = acc & self.constraint(name, p.family, [(v, v)])
+        return acc
+
+    # ----- queries ------------------------------------------------------------------
+
+    def contains(self, f: Fn, p: Packet) -> bool:
+        return p.is_canonical() and self.b.eval(f, self.packet_bits(p))
+
+    def count(self, f: Fn) -> int:
+        """Exact number of canonical packets: per region, models / 2**don't-care bits."""
+        b, total = self.b, 0
+        for family, addr_dc in ((4, 2 * 96), (6, 0)):
+            ff = f & self.family_lit[family]
+            if ff == b.false:
+                continue
+            for region, dc in ((self.port_region, 16), (self.icmp_region, 32), (self.other_region, 48)):
+                total += b.sat_count(ff & region) >> (addr_dc + dc)
+        return total
+
+    def min_packet(self, f: Fn) -> Packet | None:
+        """Smallest packet in variable order; canonical because don't-care bits read 0
+        and, by the invariant, a 1 there is never forced."""
+        b = self.b
+        if f == b.false:
+            return None
+        bits = [False] * NVARS
+        g = f
+        while g != b.true:
+            hi, lo = b.cofactors(g)
+            if lo != b.false:
+                g = lo
+            else:
+                bits[b.level(g)] = True  # type: ignore[index]
+                g = hi
+        return self.decode(bits)
+
+    def decode(self, bits: list[bool]) -> Packet:
+        family = 6 if bits[self.base["family"]] else 4
+        vals: dict[str, int] = {}
+        for name in self.order[1:]:
+            w, base, v = width(name, family), self.base[name], 0
+            for i in range(w):
+                v = (v << 1) | bits[base + i]
+            vals[name] = v
+        return Packet(family=family, **vals)
+
+    # ----- decomposition into boxes -------------------------------------------------
+
+    def partition(self, f: Fn, field: str, family: int, memo: dict[tuple[Fn, int], list[Segment]]) -> list[Segment]:
+        """Split the values of ``field`` by the sub-BDD they lead to.
+
+        ``f`` must have its top variable at or below the start of ``field``. Returns
+        maximal segments ``(lo, hi, child)`` covering all values in order, where
+        ``child`` is the BDD for the fields below. Don't-care bits (skipped levels) are
+        handled without enumerating values.
+        """
+        w = width(field, family)
+        base = self.base[field]
+        end = base + FIELD_WIDTH[field]
+        b = self.b
+
+        def rec(g: Fn, d: int) -> list[Segment]:
+            size = 1 << (w - d)
+            lv = b.level(g)
+            if lv is None or lv >= end:
+                return [(0, size - 1, g)]
+            if lv >= base + w:
+                raise AssertionError(f"BDD depends on meaningless bit {lv - base} of {field}/v{family}")
+            key = (g, d)
+            hit = memo.get(key)
+            if hit is not None:
+                return hit
+            half = size >> 1
+            if lv > base + d:  # bit d is don't care: both halves look the same
+                low = high = rec(g, d + 1)
+            else:
+                hi, lo = b.cofactors(g)
+                low, high = rec(lo, d + 1), rec(hi, d + 1)
+            out = list(low)
+            for lo_v, hi_v, c in high:
+                lo_v, hi_v = lo_v + half, hi_v + half
+                if out[-1][2] == c and out[-1][1] + 1 == lo_v:
+                    out[-1] = (out[-1][0], hi_v, c)
+                else:
+                    out.append((lo_v, hi_v, c))
+            memo[key] = out
+            return out
+
+        return rec(f, 0)
+
+    def raw_boxes(self, f: Fn) -> list[RawBox]:
+        """Decompose ``f`` into boxes: one per path through the field-level graph.
+
+        Each field's values are grouped per child sub-BDD (a union of intervals), so a
+        union of k prefix x port-range boxes typically comes back as about k boxes.
+        """
+        b = self.b
+        out: list[RawBox] = []
+        if f == b.false:
+            return out
+        fields = self.order[1:]
+        # the family variable is level 0: cofactor on it (f may not depend on it at all)
+        v6, v4 = b.cofactors(f) if b.level(f) == self.base["family"] else (f, f)
+        for family, sub in ((4, v4), (6, v6)):
+            if sub == b.false:
+                continue
+            seg_memo: dict[tuple[Fn, int], list[Segment]] = {}
+            tail_memo: dict[tuple[Fn, int], list[tuple[tuple[Interval, ...], ...]]] = {}
+
+            def tails(g: Fn, k: int) -> list[tuple[tuple[Interval, ...], ...]]:
+                if k == len(fields):
+                    return [()] if g == b.true else []
+                key = (g, k)
+                hit = tail_memo.get(key)
+                if hit is not None:
+                    return hit
+                groups: dict[Fn, list[Interval]] = {}
+                for lo_v, hi_v, c in self.partition(g, fields[k], family, seg_memo):
+                    if c != b.false:
+                        groups.setdefault(c, []).append((lo_v, hi_v))
+                res = []
+                # dict insertion order == order of first value: deterministic
+                for c, ivs in groups.items():
+                    for t in tails(c, k + 1):
+                        res.append((tuple(ivs),) + t)
+                tail_memo[key] = res
+                return res
+
+            out.extend((family, t) for t in tails(sub, 0))
+        return merge_boxes(out)
+
+
+def merge_boxes(boxes: list[RawBox]) -> list[RawBox]:
+    """Greedily merge boxes that differ in one field only (union of that field).
+
+    Keeps the first occurrence's position, so output order is deterministic.
+    """
+    if not boxes:
+        return boxes
+    nf = len(boxes[0][1])
+    changed = True
+    while changed:
+        changed = False
+        for i in range(nf):
+            groups: dict[tuple[int, tuple[tuple[Interval, ...], ...]], list[tuple[Interval, ...]]] = {}
+            for fam, fs in boxes:
+                groups.setdefault((fam, fs[:i] + ((),) + fs[i + 1:]), []).append(fs[i])
+            if len(groups) == len(boxes):
+                continue
+            changed = True
+            merged: list[RawBox] = []
+            for (fam, fs), parts in groups.items():
+                ivs = union_intervals(iv for part in parts for iv in part)
+                merged.append((fam, fs[:i] + (ivs,) + fs[i + 1:]))
+            boxes = merged
+    return boxes
+
+
+def union_intervals(ivs: Iterable[Interval]) -> tuple[Interval, ...]:
+    """Sorted, merged (adjacent or overlapping) inclusive intervals."""
+    out: list[Interval] = []
+    for lo, hi in sorted(ivs):
+        if out and lo <= out[-1][1] + 1:
+            if hi > out[-1][1]:
+                out[-1] = (out[-1][0], hi)
+        else:
+            out.append((lo, hi))
+    return tuple(out)
