@@ -170,7 +170,7 @@ class PacketSet:
     def __xor__(self, other: PacketSet) -> PacketSet:
         if not isinstance(other, PacketSet):
             return NotImplemented
-        return _wrap(self._f ^ other._f)
+        return _wrap(engine().b.ite(self._f, ~other._f, other._f))
 
     def __invert__(self) -> PacketSet:
         # the universe is the constant true under the don't-care encoding (see _engine)

@@ -1,0 +1,555 @@
+"""Resolution: syntax nodes of all files → one immutable :class:`~zonepolicy.model.policy.Policy`.
+
+All name lookup, defaults, inheritance, wildcard expansion and value checking happen here, and
+every problem is collected (never raised one by one) so one run reports them all.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import ipaddress
+from typing import Iterable
+
+from ..compilers import TARGETS
+from ..diagnostics import Diagnostic, Severity, Span, did_you_mean
+from ..dsl import syntax as s
+from .grading import grading_matrix
+from .policy import (
+    AddressObject, Endpoint, Firewall, Flow, FlowOptions, Grading, Interface, Policy, ServiceObject, Waiver,
+    Zone,
+)
+from .values import ANY_V4, ANY_V6, Action, Network, ServiceTerm, ValueProblem, ZoneKind, parse_network, \
+    parse_service_literal
+from .zonetree import check_zone_networks
+
+GRADE_TARGETS = {"business-info": "business_info", "system-service": "system_service"}
+
+
+class Resolver:
+    def __init__(self, modules: Iterable[s.Module], prelude: s.Module | None = None) -> None:
+        self.modules = tuple(modules)
+        self.prelude = prelude
+        self.diags: list[Diagnostic] = []
+
+    # ---- reporting
+    def err(self, code: str, message: str, span: Span | None, hint: str | None = None,
+            related: tuple[tuple[str, Span], ...] = (), severity: Severity = Severity.ERROR) -> None:
+        self.diags.append(Diagnostic(code, message, span, severity, hint, None, related))
+
+    def _value_problem(self, problem: ValueProblem, span: Span) -> None:
+        self.err(problem.code, str(problem), span, problem.hint)
+
+    def _unknown(self, what: str, name: str, span: Span, known: Iterable[str], extra: str = "") -> None:
+        guess = did_you_mean(name, known)
+        hint = f"did you mean '{guess}'?" if guess else (extra or None)
+        self.err("ZP201", f"undefined {what} '{name}'", span, hint)
+
+    # ---- entry point
+    def resolve(self) -> Policy | None:
+        stmts = [st for m in self.modules for st in m.statements]
+        header = self._header([st for st in stmts if isinstance(st, s.PolicyStmt)])
+        zone_stmts = self._unique([st for st in stmts if isinstance(st, s.ZoneStmt)], "zone")
+        self.zones = self._zones(zone_stmts)
+        self.zone_names = sorted(self.zones)
+        self.diags.extend(check_zone_networks(tuple(self.zones.values())))
+        addr_stmts = self._unique([st for st in stmts if isinstance(st, s.ObjectStmt) and st.kind == "address"],
+                                  "address")
+        for name, st in addr_stmts.items():
+            if name in self.zones:
+                self.err("ZP202", f"'{name}' names both a zone and an address object", st.name.span,
+                         "give the address object another name", (("the zone is declared", self.zones[name].span),))
+        svc_stmts = self._services(stmts)
+        self.addresses = self._objects(addr_stmts, self._address_member)
+        self.services = self._objects(svc_stmts, self._service_member)
+        flows = self._flows([st for st in stmts if isinstance(st, s.FlowStmt)])
+        firewalls = self._firewalls(self._unique([st for st in stmts if isinstance(st, s.FirewallStmt)], "firewall"))
+        waivers = tuple(self._waiver(st) for st in stmts if isinstance(st, s.WaiverStmt))
+        if header is None or any(d.severity is Severity.ERROR for d in self.diags):
+            return None
+        return Policy(
+            **header,
+            zones=tuple(self.zones[n] for n in self.zone_names),
+            addresses=tuple(AddressObject(name=n, description=_desc(addr_stmts[n]), networks=nets,
+                                          members=tuple(t.text for t in addr_stmts[n].values),
+                                          span=addr_stmts[n].span)
+                            for n, nets in sorted(self.addresses.items())),
+            services=tuple(ServiceObject(name=n, description=_desc(svc_stmts[n]), terms=terms,
+                                         members=tuple(t.text for t in svc_stmts[n].values),
+                                         builtin=svc_stmts[n].span.file.startswith("<"), span=svc_stmts[n].span)
+                           for n, terms in sorted(self.services.items())),
+            flows=flows,
+            firewalls=tuple(firewalls),
+            waivers=waivers,
+            files=tuple(m.path for m in self.modules),
+        )
+
+    # ---- helpers
+    def _unique(self, stmts, what: str) -> dict:
+        seen: dict = {}
+        for st in stmts:
+            name = st.name.value
+            if name in seen:
+                self.err("ZP202", f"{what} '{name}' is defined twice", st.name.span, f"rename or remove one {what}",
+                         ((f"first definition of '{name}'", seen[name].name.span),))
+            else:
+                seen[name] = st
+        return seen
+
+    def _items(self, items: Iterable[s.Item], allowed_many: frozenset[str] = frozenset()) -> dict[str, s.Item]:
+        found: dict[str, s.Item] = {}
+        for item in items:
+            if item.key in found and item.key not in allowed_many:
+                self.err("ZP221", f"'{item.key}' is given twice", item.span, "keep one",
+                         (("first given", found[item.key].span),))
+                continue
+            found[item.key] = item
+        return found
+
+    # ---- header
+    def _header(self, headers: list[s.PolicyStmt]) -> dict | None:
+        if not headers:
+            first = self.modules[0].path if self.modules else "<input>"
+            self.err("ZP218", "the policy has no header", Span(first, 1, 1, 1, 2),
+                     'start the policy with: policy NAME "description" { default deny; intrazone allow }')
+            return None
+        for extra in headers[1:]:
+            self.err("ZP218", "a policy has one header; this is a second one", extra.span,
+                     "keep the header in the root file only", (("the first header", headers[0].span),))
+        h = headers[0]
+        items = self._items(h.items)
+        for key in ("default", "intrazone"):
+            if key not in items:
+                self.err("ZP225", f"the policy header does not state '{key}'", h.name.span,
+                         f"add '{key} deny' or '{key} allow': zonepolicy never guesses the {key} action")
+        desc = h.description.value if h.description else ""
+        if "description" in items:
+            desc = items["description"].args[0].value
+        return dict(
+            name=h.name.value,
+            description=desc,
+            standard=items["standard"].args[0].value if "standard" in items else None,
+            model=items["model"].args[0].value if "model" in items else None,
+            default=Action(items["default"].args[0].text) if "default" in items else Action.DENY,
+            intrazone=Action(items["intrazone"].args[0].text) if "intrazone" in items else Action.DENY,
+            span=h.span,
+        )
+
+    # ---- zones
+    def _zones(self, stmts: dict[str, s.ZoneStmt]) -> dict[str, Zone]:
+        out: dict[str, Zone] = {}
+        for name in sorted(stmts, key=lambda n: (n.count("."), n)):  # parents before children
+            out[name] = self._zone(stmts[name], self._parent(name, stmts), out)
+        return out
+
+    @staticmethod
+    def _parent(name: str, declared: dict) -> str | None:
+        parts = name.split(".")
+        for i in range(len(parts) - 1, 0, -1):
+            cand = ".".join(parts[:i])
+            if cand in declared:
+                return cand
+        return None
+
+    def _zone(self, st: s.ZoneStmt, parent_name: str | None, done: dict[str, Zone]) -> Zone:
+        items = self._items(st.items)
+        parent = done.get(parent_name) if parent_name else None
+        kind = parent.kind if parent else ZoneKind.GENERIC
+        if "kind" in items:
+            tok = items["kind"].args[0]
+            try:
+                kind = ZoneKind(tok.text)
+            except ValueError:
+                self._unknown("zone kind", tok.text, tok.span, [k.value for k in ZoneKind],
+                              "kinds: " + ", ".join(k.value for k in ZoneKind))
+        level = None
+        if "level" in items:
+            tok = items["level"].args[0]
+            level = int(tok.text)
+            if not 1 <= level <= 5:
+                self.err("ZP209", f"protection level {level} is out of range", tok.span,
+                         "levels run from 1 to 5 (GB/T 22239)")
+                level = None
+        grading = self._grading(items["grading"]) if "grading" in items else None
+        if grading is not None:
+            if level is not None and level != grading.level:
+                self.err("ZP210", f"level {level} disagrees with the grading inputs, which give level "
+                         f"{grading.level} ({grading.label})", items["level"].span,
+                         f"write level {grading.level}, or correct the grading inputs",
+                         (("grading inputs", items["grading"].span),))
+            level = grading.level
+        classified = "classified" in items or kind is ZoneKind.CLASSIFIED
+        if level is None and parent is not None and "grading" not in items and not classified:
+            level = parent.level
+        networks: list[Network] = []
+        is_any = False
+        for tok in items["networks"].args if "networks" in items else ():
+            if tok.type == "ANY":
+                is_any = True
+                networks += [ANY_V4, ANY_V6]
+                continue
+            try:
+                networks.append(parse_network(tok.text))
+            except ValueProblem as p:
+                self._value_problem(p, tok.span)
+        return Zone(
+            name=st.name.value,
+            description=_desc(st),
+            kind=kind,
+            level=level,
+            grading=grading,
+            networks=_collapse(networks),
+            is_any=is_any,
+            important="important" in items,
+            classified=classified,
+            vpn=items["vpn"].args[0].text if "vpn" in items else None,
+            owner=items["owner"].args[0].value if "owner" in items else None,
+            hosted_on=self._hosted_on(items.get("hosted-on")),
+            parent=parent_name,
+            span=st.span,
+        )
+
+    def _hosted_on(self, item: s.Item | None) -> str | None:
+        if item is None:
+            return None
+        tok = item.args[0]
+        if tok.text not in self.zones_declared():
+            self._unknown("zone", tok.text, tok.span, self.zones_declared())
+        return tok.text
+
+    def zones_declared(self) -> set[str]:
+        return {st.name.value for m in self.modules for st in m.statements if isinstance(st, s.ZoneStmt)}
+
+    def _grading(self, item: s.Item) -> Grading | None:
+        matrix = grading_matrix()
+        parts: dict[str, tuple[str, str, int]] = {}
+        ok = True
+        for grade in item.children:
+            target, obj, degree = grade.args
+            if target.text not in GRADE_TARGETS:
+                self._unknown("grading target", target.text, target.span, GRADE_TARGETS,
+                              "write business-info or system-service")
+                ok = False
+                continue
+            if target.text in parts:
+                self.err("ZP221", f"'{target.text}' is graded twice", grade.span, "keep one")
+                continue
+            if obj.text not in matrix.objects:
+                self._unknown("harmed object", obj.text, obj.span, matrix.objects,
+                              "harmed objects: " + ", ".join(matrix.objects))
+                ok = False
+                continue
+            if degree.text not in matrix.degrees:
+                self._unknown("degree of harm", degree.text, degree.span, matrix.degrees,
+                              "degrees: " + ", ".join(matrix.degrees))
+                ok = False
+                continue
+            parts[target.text] = (obj.text, degree.text, matrix.level(obj.text, degree.text))
+        if ok and len(parts) < 2:
+            missing = sorted(set(GRADE_TARGETS) - set(parts))
+            self.err("ZP215", "the grading block must grade both business-info and system-service", item.span,
+                     f"add: {missing[0]} OBJECT DEGREE (GB/T 22240 grades both; the level is the higher)")
+            return None
+        if not ok:
+            return None
+        bi, ss = parts["business-info"], parts["system-service"]
+        return Grading(business_info=bi[:2], system_service=ss[:2], business_level=bi[2], service_level=ss[2])
+
+    # ---- objects
+    def _services(self, stmts) -> dict[str, s.ObjectStmt]:
+        user = self._unique([st for st in stmts if isinstance(st, s.ObjectStmt) and st.kind == "service"], "service")
+        merged: dict[str, s.ObjectStmt] = {}
+        if self.prelude is not None:
+            for st in self.prelude.statements:
+                if isinstance(st, s.ObjectStmt):
+                    merged[st.name.value] = st
+        merged.update(user)
+        return merged
+
+    def _objects(self, stmts: dict[str, s.ObjectStmt], member) -> dict[str, tuple]:
+        done: dict[str, tuple] = {}
+
+        def expand(name: str, stack: tuple[str, ...]) -> tuple:
+            if name in done:
+                return done[name]
+            st = stmts[name]
+            out: list = []
+            for tok in st.values:
+                if tok.type == "NAME":
+                    if tok.text in stack or tok.text == name:
+                        self.err("ZP223", f"'{name}' contains itself through '{tok.text}'", tok.span,
+                                 "object groups may not refer back to themselves")
+                        continue
+                    if tok.text in stmts:
+                        out.extend(expand(tok.text, stack + (name,)))
+                        continue
+                out.extend(member(tok, stmts))
+            done[name] = _collapse(out) if st.kind == "address" else tuple(sorted(set(out), key=_term_key))
+            return done[name]
+
+        for name in sorted(stmts):
+            expand(name, ())
+        return done
+
+    def _address_member(self, tok: s.Tok, stmts) -> list[Network]:
+        if tok.type == "ANY":
+            return [ANY_V4, ANY_V6]
+        if tok.type == "NAME":
+            extra = "zones are used in flows directly, not inside address objects" if tok.text in self.zones else ""
+            self._unknown("address object", tok.text, tok.span, stmts, extra)
+            return []
+        try:
+            return [parse_network(tok.text)]
+        except ValueProblem as p:
+            self._value_problem(p, tok.span)
+            return []
+
+    def _service_member(self, tok: s.Tok, stmts) -> list[ServiceTerm]:
+        if tok.type == "NAME":
+            self._unknown("service", tok.text, tok.span, stmts, "write a literal such as tcp/443")
+            return []
+        try:
+            return [parse_service_literal(tok.text)]
+        except ValueProblem as p:
+            self._value_problem(p, tok.span)
+            return []
+
+    # ---- endpoints and services
+    def _endpoint(self, ep: s.Endpoint) -> Endpoint | None:
+        name = ep.name.text if ep.name else ""
+        kind = ep.kind
+        if kind in ("all", "zone-all"):
+            return Endpoint(text="*" if kind == "all" else "zone(*)", zones=tuple(self.zone_names), span=ep.span)
+        if kind in ("children", "zone-children"):
+            found = tuple(z for z in self.zone_names if z.startswith(name + "."))
+            if not found:
+                self.err("ZP222", f"'{name}.*' matches no zone", ep.span,
+                         f"no zone is named {name}.something" + _maybe(did_you_mean(name, self._prefixes())))
+                return None
+            text = f"{name}.*" if kind == "children" else f"zone({name}.*)"
+            return Endpoint(text=text, zones=found, span=ep.span)
+        if kind == "literal":
+            try:
+                net = parse_network(ep.name.text)
+            except ValueProblem as p:
+                self._value_problem(p, ep.name.span)
+                return None
+            return Endpoint(text=str(net), networks=(net,), is_zone=False, span=ep.span)
+        if kind in ("name", "zone") and name in self.zones:
+            subtree = tuple(z for z in self.zone_names if z == name or z.startswith(name + "."))
+            text = name if kind == "name" else f"zone({name})"
+            return Endpoint(text=text, zones=subtree, span=ep.span)
+        if kind in ("name", "address") and name in self.addresses:
+            text = name if kind == "name" else f"address({name})"
+            return Endpoint(text=text, networks=self.addresses[name], is_zone=False, span=ep.span)
+        known = self.zone_names if kind == "zone" else (list(self.addresses) if kind == "address"
+                                                         else self.zone_names + list(self.addresses))
+        what = {"zone": "zone", "address": "address object"}.get(kind, "zone or address object")
+        self._unknown(what, name, ep.name.span, known)
+        return None
+
+    def _prefixes(self) -> set[str]:
+        return {z.rsplit(".", 1)[0] for z in self.zone_names if "." in z}
+
+    def _endpoints(self, eps: Iterable[s.Endpoint]) -> tuple[Endpoint, ...]:
+        return tuple(e for e in (self._endpoint(ep) for ep in eps) if e is not None)
+
+    def _service_refs(self, toks: Iterable[s.Tok]) -> tuple[ServiceTerm, ...]:
+        terms: list[ServiceTerm] = []
+        for tok in toks:
+            if tok.type == "NAME":
+                if tok.text in self.services:
+                    terms.extend(self.services[tok.text])
+                else:
+                    self._unknown("service", tok.text, tok.span, self.services, "write a literal such as tcp/443")
+                continue
+            try:
+                terms.append(parse_service_literal(tok.text))
+            except ValueProblem as p:
+                self._value_problem(p, tok.span)
+        return tuple(sorted(set(terms), key=_term_key))
+
+    # ---- flows
+    def _flows(self, stmts: list[s.FlowStmt]) -> tuple[Flow, ...]:
+        flows: list[Flow] = []
+        ids: dict[str, Span] = {}
+        for st in stmts:
+            flow = self._flow(st)
+            if flow is None:
+                continue
+            if flow.id in ids:
+                self.err("ZP202", f"flow '{flow.id}' is defined twice", st.span,
+                         "remove the duplicate, or give the flows different ids",
+                         (("first definition", ids[flow.id]),))
+                continue
+            ids[flow.id] = st.span
+            flows.append(flow)
+        return tuple(flows)
+
+    def _flow(self, st: s.FlowStmt) -> Flow | None:
+        sources = self._endpoints(st.sources)
+        destinations = self._endpoints(st.destinations)
+        services = self._service_refs(st.services)
+        items = self._items(st.options or ())
+        if "stateful" in items and "stateless" in items:
+            self.err("ZP221", "a flow cannot be both stateful and stateless", items["stateless"].span, "keep one")
+        via = None
+        if "via" in items:
+            tok = items["via"].args[0]
+            via = tok.text
+            if via not in self.zones:
+                self._unknown("zone", via, tok.span, self.zone_names, "via names the zone the flow passes through")
+        options = FlowOptions(
+            log="log" in items,
+            stateful="stateless" not in items,
+            inspect=items["inspect"].args[0].text if "inspect" in items else None,
+            via=via,
+            ticket=items["ticket"].args[0].value if "ticket" in items else None,
+            comment=items["comment"].args[0].value if "comment" in items else None,
+            expires=self._date(items["expires"].args[0]) if "expires" in items else None,
+        )
+        if len(sources) != len(st.sources) or len(destinations) != len(st.destinations):
+            return None
+        flow_id = items["id"].args[0].text if "id" in items else _auto_id(st)
+        return Flow(
+            id=flow_id, action=Action(st.action.text), sources=sources, destinations=destinations,
+            services=services, service_names=tuple(t.text for t in st.services), options=options, span=st.span,
+        )
+
+    def _date(self, tok: s.Tok) -> dt.date | None:
+        try:
+            return dt.date.fromisoformat(tok.text)
+        except ValueError:
+            self.err("ZP217", f"'{tok.text}' is not a calendar date", tok.span, "write YYYY-MM-DD, e.g. 2027-06-30")
+            return None
+
+    # ---- firewalls
+    def _firewalls(self, stmts: dict[str, s.FirewallStmt]) -> list[Firewall]:
+        out = []
+        for name in sorted(stmts):
+            st = stmts[name]
+            items = self._items(st.items, frozenset({"interface"}))
+            target = ""
+            if "target" not in items:
+                self.err("ZP212", f"firewall '{name}' has no target", st.name.span,
+                         "add: target " + " | ".join(TARGETS))
+            else:
+                tok = items["target"].args[0]
+                target = tok.text
+                if target not in TARGETS:
+                    guess = did_you_mean(target, TARGETS)
+                    self.err("ZP212", f"unknown firewall target '{target}'", tok.span,
+                             f"did you mean '{guess}'?" if guess else "targets: " + ", ".join(TARGETS))
+            interfaces = self._interfaces(name, [i for i in st.items if i.key == "interface"])
+            out.append(Firewall(name=name, description=_desc(st), target=target, interfaces=interfaces, span=st.span))
+        return out
+
+    def _interfaces(self, fw: str, items: list[s.Item]) -> tuple[Interface, ...]:
+        # A zone named on an interface brings its sub-zones along, unless a sub-zone is named on
+        # another interface itself: the most specific binding wins, as in routing.
+        names: dict[str, Span] = {}
+        explicit: dict[str, tuple[str, Span]] = {}
+        for item in items:
+            ifname, *eps = item.args
+            if ifname.value in names:
+                self.err("ZP202", f"interface '{ifname.value}' is declared twice on firewall '{fw}'", ifname.span,
+                         "bind several zones to one interface with commas",
+                         (("first declaration", names[ifname.value]),))
+                continue
+            names[ifname.value] = ifname.span
+            for ep in eps:
+                kind = "zone-children" if ep.kind == "children" else "zone"
+                resolved = self._endpoint(s.Endpoint(kind, ep.name, ep.span))
+                if resolved is None:
+                    continue
+                heads = resolved.zones if kind == "zone-children" else (ep.name.text,)
+                for z in heads:
+                    if z in explicit:
+                        self.err("ZP219", f"zone '{z}' is bound to two interfaces of firewall '{fw}'", ep.span,
+                                 "a zone is reached through one interface of a firewall",
+                                 (("first binding", explicit[z][1]),))
+                        continue
+                    explicit[z] = (ifname.value, ep.span)
+        members: dict[str, list[str]] = {n: [] for n in names}
+        for zone in self.zone_names:
+            owner = next((explicit[a][0] for a in _self_and_ancestors(zone) if a in explicit), None)
+            if owner is not None:
+                members[owner].append(zone)
+        return tuple(
+            Interface(name=item.args[0].value, zones=tuple(members[item.args[0].value]),
+                      written=tuple(_ep_text(e) for e in item.args[1:]), span=item.span)
+            for item in sorted(items, key=lambda i: i.args[0].value) if item.args[0].span == names.get(item.args[0].value)
+        )
+
+    # ---- waivers
+    def _waiver(self, st: s.WaiverStmt) -> Waiver:
+        items = self._items(st.items or ())
+        for key in ("reason", "owner", "expires"):
+            if key not in items:
+                self.err("ZP224", f"waiver of {st.rule.text} has no {key}", st.span,
+                         f"accepted risk is reviewed: add {{ reason \"…\"; owner \"…\"; expires YYYY-MM-DD }}")
+        return Waiver(
+            rule=st.rule.text,
+            sources=self._endpoints(st.sources) if st.sources is not None else None,
+            destinations=self._endpoints(st.destinations) if st.destinations is not None else None,
+            services=self._service_refs(st.services),
+            reason=items["reason"].args[0].value if "reason" in items else "",
+            owner=items["owner"].args[0].value if "owner" in items else "",
+            expires=self._date(items["expires"].args[0]) if "expires" in items else None,
+            ticket=items["ticket"].args[0].value if "ticket" in items else None,
+            span=st.span,
+        )
+
+
+def _self_and_ancestors(zone: str) -> list[str]:
+    parts = zone.split(".")
+    return [".".join(parts[:i]) for i in range(len(parts), 0, -1)]
+
+
+def _maybe(guess: str | None) -> str:
+    return f"; did you mean '{guess}.*'?" if guess else ""
+
+
+def _desc(st) -> str:
+    desc = st.description.value if st.description is not None else ""
+    for item in getattr(st, "items", ()):
+        if item.key == "description":
+            desc = item.args[0].value
+    return desc
+
+
+def _ep_text(ep: s.Endpoint) -> str:
+    return f"{ep.name.text}.*" if ep.kind == "children" else ep.name.text
+
+
+def _collapse(nets: Iterable[Network]) -> tuple[Network, ...]:
+    v4 = [n for n in nets if n.version == 4]
+    v6 = [n for n in nets if n.version == 6]
+    return tuple(ipaddress.collapse_addresses(v4)) + tuple(ipaddress.collapse_addresses(v6))
+
+
+def _term_key(t: ServiceTerm) -> tuple:
+    return (-1 if t.protocol is None else t.protocol, t.ports, -1 if t.icmp_type is None else t.icmp_type,
+            -1 if t.icmp_code is None else t.icmp_code)
+
+
+def _auto_id(st: s.FlowStmt) -> str:
+    """A flow id that survives reordering and edits elsewhere: a short hash of what the flow says."""
+    canon = "|".join([
+        st.action.text,
+        ",".join(sorted(_endpoint_key(e) for e in st.sources)),
+        ",".join(sorted(_endpoint_key(e) for e in st.destinations)),
+        ",".join(sorted(t.text for t in st.services)),
+    ])
+    return "f" + hashlib.sha256(canon.encode()).hexdigest()[:7]
+
+
+def _endpoint_key(ep: s.Endpoint) -> str:
+    return f"{ep.kind}:{ep.name.text if ep.name else '*'}"
+
+
+def resolve(modules: Iterable[s.Module], prelude: s.Module | None = None) -> tuple[Policy | None, list[Diagnostic]]:
+    """Resolve parsed modules into a policy; the policy is None when any error was found."""
+    r = Resolver(modules, prelude)
+    policy = r.resolve()
+    return policy, sorted(r.diags, key=Diagnostic.sort_key)
