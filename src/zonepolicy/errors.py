@@ -19,8 +19,9 @@ class ZonePolicyError(Exception):
 class InvalidPolicy(ZonePolicyError):
     """The input is not a valid policy; ``diagnostics`` says every reason found in one run."""
 
-    def __init__(self, diagnostics: "tuple[Diagnostic, ...] | list[Diagnostic]") -> None:
+    def __init__(self, diagnostics: "tuple[Diagnostic, ...] | list[Diagnostic]", sources=None) -> None:
         self.diagnostics = tuple(diagnostics)
+        self.sources = sources  # a SourceMap, for caret excerpts
         first = self.diagnostics[0].message if self.diagnostics else "invalid policy"
         super().__init__(f"{len(self.diagnostics)} problem(s); first: {first}")
 

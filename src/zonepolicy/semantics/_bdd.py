@@ -36,9 +36,9 @@ class Backend(Protocol):
     nvars: int
     true: Fn
     false: Fn
+    pos: list[Fn]  # pos[i]: variable i is true (a literal table: lookups are hot)
+    neg: list[Fn]  # neg[i]: variable i is false
 
-    def var(self, i: int) -> Fn: ...
-    def nvar(self, i: int) -> Fn: ...
     def ite(self, c: Fn, t: Fn, e: Fn) -> Fn: ...
     def level(self, f: Fn) -> int | None: ...
     def cofactors(self, f: Fn) -> tuple[Fn, Fn]: ...
@@ -76,16 +76,10 @@ class OxiddBackend:
         self._nodes = nodes
         self._m = Manager(nodes, cache, threads)
         self._m.add_vars(nvars)
-        self._vars = [self._m.var(i) for i in range(nvars)]
-        self._nvars = [self._m.not_var(i) for i in range(nvars)]
+        self.pos = [self._m.var(i) for i in range(nvars)]
+        self.neg = [self._m.not_var(i) for i in range(nvars)]
         self.true = self._m.true()
         self.false = self._m.false()
-
-    def var(self, i: int) -> Fn:
-        return self._vars[i]
-
-    def nvar(self, i: int) -> Fn:
-        return self._nvars[i]
 
     def ite(self, c: Fn, t: Fn, e: Fn) -> Fn:
         return c.ite(t, e)
@@ -123,17 +117,11 @@ class CuddBackend:
         self._b.configure(reordering=False)
         names = [f"v{i}" for i in range(nvars)]
         self._b.declare(*names)
-        self._vars = [self._b.var(n) for n in names]
-        self._nvars = [~v for v in self._vars]
+        self.pos = [self._b.var(n) for n in names]
+        self.neg = [~v for v in self.pos]
         self.true = self._b.true
         self.false = self._b.false
         self._count_memo: dict[Fn, int] = {}
-
-    def var(self, i: int) -> Fn:
-        return self._vars[i]
-
-    def nvar(self, i: int) -> Fn:
-        return self._nvars[i]
 
     def ite(self, c: Fn, t: Fn, e: Fn) -> Fn:
         return self._b.ite(c, t, e)

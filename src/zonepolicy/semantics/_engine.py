@@ -69,7 +69,7 @@ class Engine:
         assert pos == backend.nvars == NVARS
         self._ranges: dict[tuple[str, int, int, int], Fn] = {}
         fam = self.base["family"]
-        self.family_lit = {4: backend.nvar(fam), 6: backend.var(fam)}
+        self.family_lit = {4: backend.neg[fam], 6: backend.pos[fam]}
         self.port_region = self.values("proto", 4, sorted((p, p) for p in PORT_PROTOCOLS))
         self.icmp_region = self.values("proto", 4, sorted((p, p) for p in ICMP_PROTOCOLS))
         self.other_region = ~(self.port_region | self.icmp_region)
@@ -87,20 +87,35 @@ class Engine:
         key = (field, w, lo, hi)
         f = self._ranges.get(key)
         if f is None:
-            base, b = self.base[field], self.b
-            # build lo <= x and x <= hi bottom-up, LSB first, so each step puts one
-            # variable on top of an existing BDD: constant work per bit
-            ge, le = b.true, b.true
-            for i in range(w - 1, -1, -1):
-                bit = w - 1 - i
-                v, nv = b.var(base + i), b.nvar(base + i)
-                ge = (v & ge) if (lo >> bit) & 1 else (v | ge)
-                le = (nv | le) if (hi >> bit) & 1 else (nv & le)
-            f = ge & le
+            f = self._interval(self.base[field], w, lo, hi)
             if len(self._ranges) >= _RANGE_CACHE_MAX:
                 # a crude reset keeps memory bounded; hits come from bursts of similar rules
                 self._ranges.clear()
             self._ranges[key] = f
+        return f
+
+    def _interval(self, base: int, w: int, lo: int, hi: int) -> Fn:
+        # Bits are built bottom-up (LSB first) so that every step puts one variable on
+        # top of an existing BDD: constant work per bit. Shape: common prefix of lo and
+        # hi as literals; at the first differing bit c, 0 continues as "suffix >= lo's"
+        # and 1 as "suffix <= hi's". Trailing zeros of lo / ones of hi are free, so an
+        # aligned prefix costs exactly its length.
+        pos, neg, true = self.b.pos, self.b.neg, self.b.true
+        c = w - (lo ^ hi).bit_length()  # length of the common prefix
+        if c == w:
+            f = true
+        else:
+            ge = le = true
+            tz = (lo & -lo).bit_length() - 1 if lo else w
+            for i in range(w - 1 - tz, c, -1):  # suffix >= lo
+                ge = (pos[base + i] & ge) if (lo >> (w - 1 - i)) & 1 else (pos[base + i] | ge)
+            inv = ~hi
+            to = (inv & -inv).bit_length() - 1  # trailing ones of hi
+            for i in range(w - 1 - to, c, -1):  # suffix <= hi
+                le = (neg[base + i] | le) if (hi >> (w - 1 - i)) & 1 else (neg[base + i] & le)
+            f = true if ge == true and le == true else self.b.ite(pos[base + c], le, ge)
+        for i in range(c - 1, -1, -1):
+            f = (pos[base + i] & f) if (lo >> (w - 1 - i)) & 1 else (neg[base + i] & f)
         return f
 
     def values(self, field: str, family: int, intervals: Iterable[Interval]) -> Fn:
@@ -127,16 +142,22 @@ class Engine:
         zero_ok = any(lo <= 0 <= hi for lo, hi in ivs)
         return (region & raw) | ~region if zero_ok else region & raw
 
+    def box(self, family: int, fields: dict[str, Sequence[Interval]]) -> Fn:
+        """BDD of one box of ``family``; fields not given are unconstrained."""
+        acc = self.family_lit[family]
+        for name in self.order[1:]:
+            ivs = fields.get(name)
+            if ivs is not None:
+                acc = acc & self.constraint(name, family, ivs)
+        return acc
+
     def packet_bits(self, p: Packet) -> list[bool]:
         """Variable assignment of a canonical packet (don't-care bits as 0)."""
         bits = [False] * NVARS
         bits[self.base["family"]] = p.family == 6
         for name in self.order[1:]:
-            w = width(name, p.family)
-            value, base = getattr(p, name), self.base[name]
-            for i in range(w):
-                if (value >> (w - 1 - i)) & 1:
-                    bits[base + i] = True
+            w, base = width(name, p.family), self.base[name]
+            bits[base:base + w] = [c == "1" for c in format(getattr(p, name), f"0{w}b")]
         return bits
 
     def singleton(self, p: Packet) -> Fn:

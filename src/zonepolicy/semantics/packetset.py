@@ -236,12 +236,17 @@ class PacketSet:
         if n <= 0 or not self:
             return []
         e = engine()
-        regions = [b._set()._f for b in self.boxes()] or [self._f]
+        fields = e.order[1:]
+        boxes = e.raw_boxes(self._f)
+        regions: list[Fn | None] = [None] * len(boxes)  # built lazily: n is usually small
         taken: list[Packet] = []
         used = e.b.false
         while len(taken) < n:
             progress = False
-            for r in regions:
+            for i, (family, ivs) in enumerate(boxes):
+                r = regions[i]
+                if r is None:
+                    r = regions[i] = e.box(family, dict(zip(fields, ivs)))
                 p = e.min_packet(r & ~used)
                 if p is None:
                     continue
@@ -325,7 +330,8 @@ class Box:
     icmp_type: tuple[Interval, ...]
     icmp_code: tuple[Interval, ...]
 
-    def _set(self) -> PacketSet:
+    def to_set(self) -> PacketSet:
+        """The box as a :class:`PacketSet` (intersected with the universe)."""
         return PacketSet.build(
             family=self.family, src=list(self.src), dst=list(self.dst), proto=list(self.proto),
             sport=list(self.sport), dport=list(self.dport),

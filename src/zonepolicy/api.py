@@ -1,0 +1,68 @@
+"""The Python API of zonepolicy: load a policy, and (as the layers land) verify, compile and probe it.
+
+Nothing here prints or exits; problems are raised as :class:`~zonepolicy.errors.ZonePolicyError`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from .diagnostics import Diagnostic, Severity, SourceMap
+from .errors import InvalidPolicy
+from .model.policy import Policy
+
+POLICY_SUFFIXES = (".zp",)
+DATA_SUFFIXES = (".json", ".yaml", ".yml")
+
+
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    """A valid policy, the texts it was read from, and any warnings."""
+
+    policy: Policy
+    sources: SourceMap
+    warnings: tuple[Diagnostic, ...]
+
+
+def load(path: str) -> Loaded:
+    """Read a policy from a ``.zp`` file (following its imports) or from its JSON/YAML export.
+
+    Raises :class:`InvalidPolicy` carrying every problem found.
+    """
+    if path.endswith(DATA_SUFFIXES):
+        from .model.serialize import load_data
+
+        policy, diags, sources = load_data(path)
+    else:
+        from .dsl.loader import load_files
+        from .model.resolve import resolve
+
+        files, diags = load_files(path)
+        sources = files.sources
+        policy = None
+        if not any(d.severity is Severity.ERROR for d in diags):
+            policy, more = resolve(files.modules, files.prelude)
+            diags = list(diags) + list(more)
+    errors = [d for d in diags if d.severity is Severity.ERROR]
+    if errors or policy is None:
+        raise InvalidPolicy(sorted(diags, key=Diagnostic.sort_key), sources)
+    return Loaded(policy, sources, tuple(d for d in diags if d.severity is not Severity.ERROR))
+
+
+def load_policy(path: str) -> Policy:
+    """Just the policy (see :func:`load`)."""
+    return load(path).policy
+
+
+def write_atomically(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` so that readers see the old file or the whole new one, never a part."""
+    directory = os.path.dirname(os.path.abspath(path))
+    tmp = os.path.join(directory, f".{os.path.basename(path)}.tmp{os.getpid()}")
+    try:
+        with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

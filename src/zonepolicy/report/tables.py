@@ -1,0 +1,43 @@
+"""Plain terminal tables that line up with Chinese text (wide characters take two columns)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import unicodedata
+from typing import Sequence
+
+
+def width(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _pad(text: str, size: int) -> str:
+    return text + " " * (size - width(text))
+
+
+def render_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A table with a header rule; cells may hold several lines separated by newlines."""
+    cols = len(header)
+    split_rows = [[str(c).split("\n") for c in row] for row in rows]
+    sizes = [width(h) for h in header]
+    for row in split_rows:
+        for i, cell in enumerate(row):
+            sizes[i] = max(sizes[i], *(width(x) for x in cell))
+    out = ["  ".join(_pad(h, sizes[i]) for i, h in enumerate(header)).rstrip(),
+           "  ".join("-" * sizes[i] for i in range(cols))]
+    for row in split_rows:
+        height = max(len(c) for c in row)
+        for k in range(height):
+            out.append("  ".join(_pad(row[i][k] if k < len(row[i]) else "", sizes[i])
+                                 for i in range(cols)).rstrip())
+    return "\n".join(out) + "\n"
+
+
+def render_csv(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow([str(c).replace("\n", "; ") for c in row])
+    return buf.getvalue()

@@ -1,0 +1,307 @@
+"""What a policy means: the one place that says whether a packet is allowed.
+
+A packet is judged by three facts — does some ``allow`` flow match it, does some ``deny`` flow
+match it, are its source and destination in the same zone — combined by one law,
+:func:`verdict_law`. The law is written once and evaluated two ways: on booleans for one concrete
+packet (:meth:`Meaning.decide`) and on exact packet sets for all packets at once
+(:meth:`Meaning.allowed`). The verifier, the compilers' proofs, the probe planner and the reports
+all ask this module; none of them decides a packet on its own.
+
+The rules, also stated in docs/language.md:
+
+* a packet's zone is the most specific zone whose networks contain its address (a sub-zone wins
+  over its parent; the ``networks any`` zone takes every address no other zone claims);
+* a zone named in a flow stands for the zone and all its sub-zones; ``x.*`` for the strict
+  sub-zones of ``x``; ``*`` for every zone; an address object or literal for its addresses;
+* a flow matches a packet when the source matches one of its sources, the destination one of its
+  destinations, and the packet one of its services (no services: every packet);
+* deny wins: a packet matched by any ``deny`` flow is denied; otherwise one matched by any
+  ``allow`` flow is allowed; otherwise a packet whose source and destination zone are the same
+  zone gets the ``intrazone`` action, and every other packet the ``default`` action;
+* flows describe the packets that open a connection; replies to a connection opened under a
+  ``stateful`` allow are allowed by connection tracking.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Protocol, TypeVar
+
+from ..model.policy import Endpoint, Firewall, Flow, Policy, Zone
+from ..model.values import Action, Network, ServiceTerm
+from .packet import Packet
+from .packetset import PacketSet
+
+
+class _Algebra(Protocol):
+    def __and__(self, other): ...
+    def __or__(self, other): ...
+    def __invert__(self): ...
+
+
+T = TypeVar("T", bound=_Algebra)
+
+
+def verdict_law(allow: T, deny: T, same_zone: T, intrazone: T, default: T) -> T:
+    """The allowed packets, given who matches what. ``intrazone``/``default`` are top or bottom."""
+    unmatched = ~allow & ~deny
+    return (allow & ~deny) | (unmatched & same_zone & intrazone) | (unmatched & ~same_zone & default)
+
+
+@dataclass(frozen=True, slots=True)
+class Bit:
+    """A boolean with the operators of a set algebra, so :func:`verdict_law` runs on one packet."""
+
+    value: bool
+
+    def __and__(self, other: "Bit") -> "Bit":
+        return Bit(self.value and other.value)
+
+    def __or__(self, other: "Bit") -> "Bit":
+        return Bit(self.value or other.value)
+
+    def __invert__(self) -> "Bit":
+        return Bit(not self.value)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The verdict for one packet and why: the flows that decided it, or the stance that applied."""
+
+    action: Action
+    reason: str  # "flow", "intrazone" or "default"
+    flows: tuple[str, ...]
+    src_zone: str | None
+    dst_zone: str | None
+    stateful: bool = True  # for an allow by flows: whether replies are allowed by connection tracking
+
+    @property
+    def allowed(self) -> bool:
+        return self.action is Action.ALLOW
+
+
+class ZoneIndex:
+    """Longest-prefix lookup from an address to its most specific zone."""
+
+    def __init__(self, zones: Iterable[Zone]) -> None:
+        self._tables: dict[int, dict[int, dict[int, tuple[int, str]]]] = {4: {}, 6: {}}
+        self._fallback: dict[int, str] = {}
+        for z in zones:
+            if z.is_any:
+                self._fallback = {4: z.name, 6: z.name}
+                continue
+            for net in z.networks:
+                table = self._tables[net.version].setdefault(net.prefixlen, {})
+                key = int(net.network_address)
+                if key not in table or table[key][0] < z.depth:
+                    table[key] = (z.depth, z.name)
+        self._lengths = {v: sorted(t, reverse=True) for v, t in self._tables.items()}
+
+    def zone_of(self, family: int, address: int) -> str | None:
+        bits = 32 if family == 4 else 128
+        table = self._tables[family]
+        for length in self._lengths[family]:
+            key = (address >> (bits - length)) << (bits - length) if length else 0
+            hit = table[length].get(key)
+            if hit is not None:
+                return hit[1]
+        return self._fallback.get(family)
+
+
+def _in_networks(family: int, address: int, networks: tuple[Network, ...]) -> bool:
+    for net in networks:
+        if net.version == family and int(net.network_address) <= address <= int(net.broadcast_address):
+            return True
+    return False
+
+
+def _term_matches(term: ServiceTerm, p: Packet) -> bool:
+    if term.protocol is not None and p.proto != term.protocol:
+        return False
+    if term.ports and not any(r.lo <= p.dport <= r.hi for r in term.ports):
+        return False
+    if term.icmp_type is not None and p.icmp_type != term.icmp_type:
+        return False
+    if term.icmp_code is not None and p.icmp_code != term.icmp_code:
+        return False
+    return True
+
+
+def _term_set(term: ServiceTerm) -> PacketSet:
+    return PacketSet.build(
+        proto=None if term.protocol is None else [(term.protocol, term.protocol)],
+        dport=[(r.lo, r.hi) for r in term.ports] or None,
+        icmp_type=None if term.icmp_type is None else [(term.icmp_type, term.icmp_type)],
+        icmp_code=None if term.icmp_code is None else [(term.icmp_code, term.icmp_code)],
+    )
+
+
+class Meaning:
+    """The meaning of one policy, concrete and symbolic. Build once per policy; it caches its sets."""
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self.index = ZoneIndex(policy.zones)
+        self._zones = {z.name: z for z in policy.zones}
+        self._zone_sets = {frozenset(e.zones) for f in policy.flows for e in f.sources + f.destinations if e.is_zone}
+        self._cache: dict = {}
+
+    # ---- one packet
+    def zone_of(self, family: int, address: int) -> str | None:
+        return self.index.zone_of(family, address)
+
+    def _endpoint_hit(self, ep: Endpoint, family: int, address: int, zone: str | None) -> bool:
+        if ep.is_zone:
+            return zone is not None and zone in self._zone_set(ep)
+        return _in_networks(family, address, ep.networks)
+
+    def _zone_set(self, ep: Endpoint) -> frozenset[str]:
+        key = ("zs", ep.zones)
+        found = self._cache.get(key)
+        if found is None:
+            found = self._cache[key] = frozenset(ep.zones)
+        return found
+
+    def flow_matches(self, flow: Flow, p: Packet, src_zone: str | None = None, dst_zone: str | None = None) -> bool:
+        if src_zone is None:
+            src_zone = self.zone_of(p.family, p.src)
+        if dst_zone is None:
+            dst_zone = self.zone_of(p.family, p.dst)
+        return (
+            any(self._endpoint_hit(e, p.family, p.src, src_zone) for e in flow.sources)
+            and any(self._endpoint_hit(e, p.family, p.dst, dst_zone) for e in flow.destinations)
+            and (not flow.services or any(_term_matches(t, p) for t in flow.services))
+        )
+
+    def decide(self, p: Packet) -> Decision:
+        """The verdict on one connection-opening packet, with the flows that decided it."""
+        sz = self.zone_of(p.family, p.src)
+        dz = self.zone_of(p.family, p.dst)
+        hits = [f for f in self.policy.flows if self.flow_matches(f, p, sz, dz)]
+        denies = tuple(f.id for f in hits if f.action is Action.DENY)
+        allows = tuple(f.id for f in hits if f.action is Action.ALLOW)
+        same = sz is not None and sz == dz
+        allowed = verdict_law(Bit(bool(allows)), Bit(bool(denies)), Bit(same),
+                              Bit(self.policy.intrazone is Action.ALLOW), Bit(self.policy.default is Action.ALLOW))
+        action = Action.ALLOW if allowed.value else Action.DENY
+        if denies:
+            return Decision(action, "flow", denies, sz, dz)
+        if allows:
+            stateful = any(f.options.stateful for f in hits if f.action is Action.ALLOW)
+            return Decision(action, "flow", allows, sz, dz, stateful)
+        return Decision(action, "intrazone" if same else "default", (), sz, dz)
+
+    # ---- all packets
+    def _memo(self, key, make):
+        found = self._cache.get(key)
+        if found is None:
+            found = self._cache[key] = make()
+        return found
+
+    def own_addresses(self, zone: str, side: str) -> PacketSet:
+        """Packets whose ``side`` ("src" or "dst") address has ``zone`` as its most specific zone."""
+        def make() -> PacketSet:
+            z = self._zones[zone]
+            if z.is_any:
+                others = [n for o in self.policy.zones if not o.is_any for n in o.networks]
+                return PacketSet.universe() - self._addresses(side, others)
+            children = [n for c in self.policy.zones if c.parent == zone and not c.is_any for n in c.networks]
+            return self._addresses(side, z.networks) - self._addresses(side, children)
+        return self._memo(("own", zone, side), make)
+
+    @staticmethod
+    def _addresses(side: str, networks: Iterable[Network]) -> PacketSet:
+        nets = list(networks)
+        if not nets:
+            return PacketSet.empty()
+        return PacketSet.build(src=nets) if side == "src" else PacketSet.build(dst=nets)
+
+    def zones_addresses(self, zones: Iterable[str], side: str) -> PacketSet:
+        out = PacketSet.empty()
+        for z in sorted(set(zones)):
+            out = out | self.own_addresses(z, side)
+        return out
+
+    def endpoint_set(self, ep: Endpoint, side: str) -> PacketSet:
+        if ep.is_zone:
+            return self._memo(("ep", ep.zones, side), lambda: self.zones_addresses(ep.zones, side))
+        return self._addresses(side, ep.networks)
+
+    def services_set(self, services: tuple[ServiceTerm, ...]) -> PacketSet:
+        if not services:
+            return PacketSet.universe()
+        def make() -> PacketSet:
+            out = PacketSet.empty()
+            for t in services:
+                out = out | _term_set(t)
+            return out
+        return self._memo(("svc", services), make)
+
+    def flow_set(self, flow: Flow) -> PacketSet:
+        """Every packet the flow matches."""
+        def make() -> PacketSet:
+            src = PacketSet.empty()
+            for e in flow.sources:
+                src = src | self.endpoint_set(e, "src")
+            dst = PacketSet.empty()
+            for e in flow.destinations:
+                dst = dst | self.endpoint_set(e, "dst")
+            return src & dst & self.services_set(flow.services)
+        return self._memo(("flow", flow.id), make)
+
+    def same_zone(self) -> PacketSet:
+        """Packets whose source and destination have the same most specific zone."""
+        def make() -> PacketSet:
+            out = PacketSet.empty()
+            for z in self.policy.zones:
+                out = out | (self.own_addresses(z.name, "src") & self.own_addresses(z.name, "dst"))
+            return out
+        return self._memo(("same",), make)
+
+    def matched(self, action: Action) -> PacketSet:
+        def make() -> PacketSet:
+            out = PacketSet.empty()
+            for f in self.policy.flows:
+                if f.action is action:
+                    out = out | self.flow_set(f)
+            return out
+        return self._memo(("matched", action), make)
+
+    def allowed(self) -> PacketSet:
+        """Every connection-opening packet the policy allows."""
+        top, bottom = PacketSet.universe(), PacketSet.empty()
+        return self._memo(("allowed",), lambda: verdict_law(
+            self.matched(Action.ALLOW), self.matched(Action.DENY), self.same_zone(),
+            top if self.policy.intrazone is Action.ALLOW else bottom,
+            top if self.policy.default is Action.ALLOW else bottom,
+        ))
+
+    def between(self, src_zone: str, dst_zone: str) -> PacketSet:
+        """Packets from the own addresses of one zone to the own addresses of another."""
+        return self.own_addresses(src_zone, "src") & self.own_addresses(dst_zone, "dst")
+
+    # ---- enforcement points
+    def firewall_scope(self, fw: Firewall) -> PacketSet:
+        """Packets that cross ``fw``: from a zone behind one of its interfaces to a zone behind another."""
+        def make() -> PacketSet:
+            out = PacketSet.empty()
+            for i in fw.interfaces:
+                for o in fw.interfaces:
+                    if i.name != o.name:
+                        out = out | (self.zones_addresses(i.zones, "src") & self.zones_addresses(o.zones, "dst"))
+            return out
+        return self._memo(("scope", fw.name), make)
+
+    def enforced(self, fw: Firewall) -> PacketSet:
+        """What ``fw`` must let through: the allowed packets within its scope (it drops the rest)."""
+        return self.allowed() & self.firewall_scope(fw)
+
+    def firewall_interfaces(self, fw: Firewall, p: Packet) -> tuple[str, str] | None:
+        """The (in, out) interfaces a packet crosses on ``fw``, or None when it does not cross it."""
+        sz = self.zone_of(p.family, p.src)
+        dz = self.zone_of(p.family, p.dst)
+        iin = next((i.name for i in fw.interfaces if sz in i.zones), None)
+        iout = next((i.name for i in fw.interfaces if dz in i.zones), None)
+        if iin is None or iout is None or iin == iout:
+            return None
+        return iin, iout
