@@ -1,0 +1,26 @@
+"""Shared test set-up: hypothesis profiles and helpers to run the CLI as a user would."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from hypothesis import HealthCheck, settings
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLES = REPO / "examples"
+
+# "ci" keeps the whole suite within CI's time budget; "dev" digs deeper on request
+# (HYPOTHESIS_PROFILE=dev pytest).
+settings.register_profile("ci", max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow],
+                          derandomize=True, print_blob=True)
+settings.register_profile("dev", max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def run_cli(*args: str, cwd: Path | None = None, input: str | None = None) -> subprocess.CompletedProcess:
+    """Run ``zonepolicy ARGS`` in a subprocess, as a user or CI would."""
+    return subprocess.run([sys.executable, "-m", "zonepolicy", *args], cwd=cwd or REPO, input=input,
+                          capture_output=True, text=True, timeout=300)
