@@ -43,7 +43,7 @@ class Backend(Protocol):
     def level(self, f: Fn) -> int | None: ...
     def cofactors(self, f: Fn) -> tuple[Fn, Fn]: ...
     def sat_count(self, f: Fn) -> int: ...
-    def eval(self, f: Fn, bits: list[bool]) -> bool: ...
+    def eval(self, f: Fn, bits: list[int]) -> bool: ...
     def node_count(self, f: Fn) -> int: ...
     def stats(self) -> dict[str, int | str]: ...
 
@@ -94,7 +94,7 @@ class OxiddBackend:
     def sat_count(self, f: Fn) -> int:
         return f.sat_count(self.nvars)
 
-    def eval(self, f: Fn, bits: list[bool]) -> bool:
+    def eval(self, f: Fn, bits: list[int]) -> bool:
         return f.eval(enumerate(bits))
 
     def node_count(self, f: Fn) -> int:
@@ -157,7 +157,7 @@ class CuddBackend:
         c, lv = rec(f)
         return c << lv
 
-    def eval(self, f: Fn, bits: list[bool]) -> bool:
+    def eval(self, f: Fn, bits: list[int]) -> bool:
         g = f
         while g != self.true and g != self.false:
             hi, lo = self.cofactors(g)

@@ -44,6 +44,7 @@ Segment = tuple[int, int, Fn]
 RawBox = tuple[int, tuple[tuple[Interval, ...], ...]]  # (family, intervals per field in order[1:])
 
 _RANGE_CACHE_MAX = 8192
+_DIGITS = bytes.maketrans(b"01", b"\0\1")
 
 
 def width(field: str, family: int) -> int:
@@ -151,14 +152,16 @@ class Engine:
                 acc = acc & self.constraint(name, family, ivs)
         return acc
 
-    def packet_bits(self, p: Packet) -> list[bool]:
-        """Variable assignment of a canonical packet (don't-care bits as 0)."""
-        bits = [False] * NVARS
-        bits[self.base["family"]] = p.family == 6
-        for name in self.order[1:]:
-            w, base = width(name, p.family), self.base[name]
-            bits[base:base + w] = [c == "1" for c in format(getattr(p, name), f"0{w}b")]
-        return bits
+    def packet_bits(self, p: Packet) -> list[int]:
+        """Variable assignment (0/1 per variable) of a canonical packet; don't-care bits 0."""
+        # one big integer rendered once is ~5x faster than per-field bit loops, and
+        # membership tests run in tight loops (probe planning, brute-force tests)
+        big = 0
+        for name in self.order:
+            w, full = width(name, p.family), FIELD_WIDTH[name]
+            value = (p.family == 6) if name == "family" else getattr(p, name)
+            big = (big << full) | (value << (full - w))  # v4 addresses: top bits
+        return list(format(big, f"0{NVARS}b").encode().translate(_DIGITS))
 
     def singleton(self, p: Packet) -> Fn:
         """BDD of exactly one canonical packet."""
@@ -192,18 +195,18 @@ class Engine:
         b = self.b
         if f == b.false:
             return None
-        bits = [False] * NVARS
+        bits = [0] * NVARS
         g = f
         while g != b.true:
             hi, lo = b.cofactors(g)
             if lo != b.false:
                 g = lo
             else:
-                bits[b.level(g)] = True  # type: ignore[index]
+                bits[b.level(g)] = 1  # type: ignore[index]
                 g = hi
         return self.decode(bits)
 
-    def decode(self, bits: list[bool]) -> Packet:
+    def decode(self, bits: list[int]) -> Packet:
         family = 6 if bits[self.base["family"]] else 4
         vals: dict[str, int] = {}
         for name in self.order[1:]:

@@ -348,8 +348,11 @@ class Box:
             head = "proto " + _fmt_ranges(self.proto)
         any_net = (ipaddress.ip_network("0.0.0.0/0") if self.family == 4 else ipaddress.ip_network("::/0"),)
 
+        # "any" alone would hide the family when nothing else shows it
+        any_text = "any" if head.startswith("ip") or self.src != self.dst else f"any{self.family}"
+
         def addrs(nets: tuple[Network, ...]) -> str:
-            return "any" if nets == any_net else ",".join(str(n) for n in nets)
+            return any_text if nets == any_net else ",".join(str(n) for n in nets)
 
         parts = [head, addrs(self.src), "->", addrs(self.dst)]
         for label, ivs, full in (("sport", self.sport, full16), ("dport", self.dport, full16),
