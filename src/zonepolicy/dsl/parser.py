@@ -204,6 +204,21 @@ def _resync_offset(text: str, error_pos: int) -> int | None:
     return m.start() if m else None
 
 
+def _read_before(text: str, error_pos: int, file: str) -> list[s.Statement]:
+    """The statements before the broken one: the text up to the error's line, or else up to the last
+    statement start above it, parsed on its own (so an import above a syntax error is still followed)."""
+    line_start = text.rfind("\n", 0, error_pos) + 1
+    starts = [m.start() for m in _STATEMENT_START.finditer(text, 0, line_start)]
+    for end in dict.fromkeys([line_start] + starts[-1:]):
+        if not text[:end].strip():
+            return []
+        try:
+            return list(_ToSyntax(file).transform(_parse_with_comments(text[:end], lambda tok: tok)))
+        except (UnexpectedInput, GluedKeyword, VisitError):
+            continue
+    return []
+
+
 def _error_offset(text: str, err: UnexpectedInput) -> int:
     if isinstance(err, UnexpectedEOF):
         return len(text)
@@ -214,14 +229,23 @@ def _error_offset(text: str, err: UnexpectedInput) -> int:
     return sum(len(x) for x in lines[: max(err.line - 1, 0)]) + max(err.column - 1, 0)
 
 
-def parse_text(text: str, file: str) -> tuple[s.Module, list[Diagnostic]]:
-    """Parse one file's text into a :class:`~zonepolicy.dsl.syntax.Module` plus syntax diagnostics."""
+def parse_text(text: str, file: str, fast: bool = True) -> tuple[s.Module, list[Diagnostic]]:
+    """Parse one file's text into a :class:`~zonepolicy.dsl.syntax.Module` plus syntax diagnostics.
+
+    ``fast=False`` sends every line through the general parser (the fast path's tests compare both).
+    """
     diags: list[Diagnostic] = []
     statements: list[s.Statement] = []
     comments: list[s.Comment] = []
     if text.startswith("\ufeff"):
         text = " " + text[1:]
-    work = text
+    from .fastpath import extract_flow_lines
+
+    if fast:
+        work, fast_flows, fast_comments = extract_flow_lines(text, file)
+        comments.extend(fast_comments)
+    else:
+        work, fast_flows = text, []
     while True:
         found: list[s.Comment] = []
 
@@ -248,6 +272,7 @@ def parse_text(text: str, file: str) -> tuple[s.Module, list[Diagnostic]]:
                 line, offset = err.line, _error_offset(work, err)
                 diags.append(describe_syntax_error(err, work, file, _parser()))
             comments.extend(c for c in found if c.span.line < line)
+            statements.extend(_read_before(work, offset, file))
             resume = _resync_offset(work, offset)
             if resume is None:
                 break
@@ -255,6 +280,8 @@ def parse_text(text: str, file: str) -> tuple[s.Module, list[Diagnostic]]:
         except (VisitError, LarkError) as err:  # pragma: no cover - defensive: never a traceback
             diags.append(Diagnostic("ZP100", f"cannot read this file: {err}", Span(file, 1, 1, 1, 2)))
             break
+    statements.extend(fast_flows)
+    statements.sort(key=lambda st: (st.span.line, st.span.column))
     return s.Module(file, tuple(statements), tuple(sorted(set(comments), key=lambda c: c.span))), diags
 
 

@@ -52,6 +52,7 @@ class Resolver:
         zone_stmts = self._unique([st for st in stmts if isinstance(st, s.ZoneStmt)], "zone")
         self.zones = self._zones(zone_stmts)
         self.zone_names = sorted(self.zones)
+        self._index_zone_tree()
         self.diags.extend(check_zone_networks(tuple(self.zones.values())))
         addr_stmts = self._unique([st for st in stmts if isinstance(st, s.ObjectStmt) and st.kind == "address"],
                                   "address")
@@ -165,9 +166,10 @@ class Resolver:
         level = None
         if "level" in items:
             tok = items["level"].args[0]
-            level = int(tok.text)
+            digits = tok.text.lstrip("0") or "0"  # int() refuses over 4300 digits: never convert a huge one
+            level = int(digits) if len(digits) <= 3 else 0
             if not 1 <= level <= 5:
-                self.err("ZP209", f"protection level {level} is out of range", tok.span,
+                self.err("ZP209", f"protection level {digits} is out of range", tok.span,
                          "levels run from 1 to 5 (GB/T 22239)")
                 level = None
         grading = self._grading(items["grading"]) if "grading" in items else None
@@ -319,9 +321,9 @@ class Resolver:
         name = ep.name.text if ep.name else ""
         kind = ep.kind
         if kind in ("all", "zone-all"):
-            return Endpoint(text="*" if kind == "all" else "zone(*)", zones=tuple(self.zone_names), span=ep.span)
+            return Endpoint(text="*" if kind == "all" else "zone(*)", zones=self.all_zones_t, span=ep.span)
         if kind in ("children", "zone-children"):
-            found = tuple(z for z in self.zone_names if z.startswith(name + "."))
+            found = self.descendants_t.get(name, ())
             if not found:
                 self.err("ZP222", f"'{name}.*' matches no zone", ep.span,
                          f"no zone is named {name}.something" + _maybe(did_you_mean(name, self._prefixes())))
@@ -336,7 +338,7 @@ class Resolver:
                 return None
             return Endpoint(text=str(net), networks=(net,), is_zone=False, span=ep.span)
         if kind in ("name", "zone") and name in self.zones:
-            subtree = tuple(z for z in self.zone_names if z == name or z.startswith(name + "."))
+            subtree = self.subtree_t[name]
             text = name if kind == "name" else f"zone({name})"
             return Endpoint(text=text, zones=subtree, span=ep.span)
         if kind in ("name", "address") and name in self.addresses:
@@ -348,6 +350,24 @@ class Resolver:
         self._unknown(what, name, ep.name.span, known)
         return None
 
+    def _index_zone_tree(self) -> None:
+        # Endpoints are resolved tens of thousands of times at province scale: precompute every
+        # zone's subtree and every dotted prefix's strict descendants once.
+        self.subtree: dict[str, list[str]] = {}
+        self.descendants: dict[str, list[str]] = {}
+        for z in self.zone_names:
+            parts = z.split(".")
+            self.subtree.setdefault(z, []).append(z)
+            for i in range(1, len(parts)):
+                prefix = ".".join(parts[:i])
+                self.descendants.setdefault(prefix, []).append(z)
+                if prefix in self.zones:
+                    self.subtree.setdefault(prefix, []).append(z)
+        self.subtree_t = {k: tuple(sorted(v)) for k, v in self.subtree.items()}
+        self.descendants_t = {k: tuple(sorted(v)) for k, v in self.descendants.items()}
+        self.all_zones_t = tuple(self.zone_names)
+        self._svc_cache: dict[tuple[str, ...], tuple[ServiceTerm, ...]] = {}
+
     def _prefixes(self) -> set[str]:
         return {z.rsplit(".", 1)[0] for z in self.zone_names if "." in z}
 
@@ -355,6 +375,17 @@ class Resolver:
         return tuple(e for e in (self._endpoint(ep) for ep in eps) if e is not None)
 
     def _service_refs(self, toks: Iterable[s.Tok]) -> tuple[ServiceTerm, ...]:
+        toks = tuple(toks)
+        key = tuple(t.text for t in toks)
+        found = self._svc_cache.get(key)
+        if found is None:
+            n = len(self.diags)
+            found = self._service_refs_uncached(toks)
+            if len(self.diags) == n:  # cache only clean answers so every bad use is reported
+                self._svc_cache[key] = found
+        return found
+
+    def _service_refs_uncached(self, toks: tuple[s.Tok, ...]) -> tuple[ServiceTerm, ...]:
         terms: list[ServiceTerm] = []
         for tok in toks:
             if tok.type == "NAME":
@@ -541,7 +572,7 @@ def _auto_id(st: s.FlowStmt) -> str:
         ",".join(sorted(_endpoint_key(e) for e in st.destinations)),
         ",".join(sorted(t.text for t in st.services)),
     ])
-    return "f" + hashlib.sha256(canon.encode()).hexdigest()[:7]
+    return "f" + hashlib.sha256(canon.encode()).hexdigest()[:10]
 
 
 def _endpoint_key(ep: s.Endpoint) -> str:
