@@ -14,6 +14,7 @@ Each configuration runs in a fresh subprocess so peak RSS is per configuration.
     python bench/packetset_bench.py                      # default matrix
     python bench/packetset_bench.py --rules 1000 3000 --backends oxidd cudd
     python bench/packetset_bench.py --orders             # variable-order comparison
+    python bench/packetset_bench.py --shape uniform      # adversarial rules
 """
 
 from __future__ import annotations
@@ -61,9 +62,11 @@ def _prefix(rng: random.Random, family: int, sites: list[int]) -> Interval:
     return lo, lo + (1 << (bits - plen)) - 1
 
 
-def gen_rules(n: int, seed: int) -> list[Rule]:
+def gen_rules(n: int, seed: int, shape: str = "sites") -> list[Rule]:
+    """``sites``: prefixes inside 24 /16 sites (overlapping, real-shaped);
+    ``uniform``: prefixes anywhere and random port ranges on both ports (adversarial)."""
     rng = random.Random(seed)
-    sites = [rng.randrange(1, 1 << 16) for _ in range(24)]
+    sites = [rng.randrange(1, 1 << 16) for _ in range(24 if shape == "sites" else 4096)]
     rules = []
     for _ in range(n):
         family = 6 if rng.random() < 0.1 else 4
@@ -86,7 +89,10 @@ def gen_rules(n: int, seed: int) -> list[Rule]:
             elif r < 0.9:
                 lo = rng.randrange(1024, 60000)
                 dport = (lo, lo + rng.randrange(1, 5000))
-            if rng.random() < 0.1:
+            if shape == "uniform" and rng.random() < 0.3:
+                lo = rng.randrange(0, 65000)
+                sport = (lo, lo + rng.randrange(0, 500))
+            elif rng.random() < 0.1:
                 sport = (1024, 65535)
         rules.append(Rule(rng.random() > 0.2, family, _prefix(rng, family, sites),
                           _prefix(rng, family, sites), proto, dport, sport))
@@ -153,12 +159,12 @@ def fold(rules: list[Rule]):
     return acc
 
 
-def worker(backend: str, order: str, n: int, seed: int) -> dict:
+def worker(backend: str, order: str, n: int, seed: int, shape: str) -> dict:
     from zonepolicy.semantics import _bdd, _engine, packetset
     t0 = time.perf_counter()
     packetset._ENGINE = _engine.Engine(_bdd.make_backend(backend, _engine.NVARS), ORDERS[order])
     t_init = time.perf_counter() - t0
-    rules = gen_rules(n, seed)
+    rules = gen_rules(n, seed, shape)
     rw = rewrite(rules, seed)
     mut = list(rules)
     k = len(mut) // 2
@@ -176,7 +182,7 @@ def worker(backend: str, order: str, n: int, seed: int) -> dict:
     for p in a.picks(20) + (~a).picks(20):  # spot-check membership against the oracle
         assert (p in a) == permitted(rules, p), p
     return {
-        "backend": backend, "order": order, "rules": n, "rewritten_rules": len(rw),
+        "backend": backend, "order": order, "shape": shape, "rules": n, "rewritten_rules": len(rw),
         "init_s": round(t_init, 3), "fold_s": round(t_a, 3), "fold_rewritten_s": round(t_b, 3),
         "eq_check_s": round(t_eq, 6), "equal": eq, "fold_mutated_s": round(t_c, 3),
         "mutated_equal": diff.is_empty(),
@@ -195,20 +201,22 @@ def main() -> None:
     ap.add_argument("--backends", nargs="+", default=["oxidd", "oxidd-bdd", "cudd"])
     ap.add_argument("--orders", action="store_true", help="compare variable orders (oxidd only)")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--shape", choices=["sites", "uniform"], default="sites")
     ap.add_argument("--worker", nargs=3, metavar=("BACKEND", "ORDER", "N"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
-        print(json.dumps(worker(args.worker[0], args.worker[1], int(args.worker[2]), args.seed)))
+        print(json.dumps(worker(args.worker[0], args.worker[1], int(args.worker[2]), args.seed, args.shape)))
         return
     configs = ([("oxidd", o) for o in ORDERS] if args.orders
                else [(b, "dst-src-proto-ports") for b in args.backends])
-    cols = ["backend", "order", "rules", "rewritten_rules", "fold_s", "fold_rewritten_s", "eq_check_s",
+    cols = ["backend", "order", "shape", "rules", "rewritten_rules", "fold_s", "fold_rewritten_s", "eq_check_s",
             "equal", "mutated_equal", "fold_mutated_s", "bdd_nodes_result", "peak_rss_mb"]
     print("| " + " | ".join(cols) + " |")
     print("|" + "---|" * len(cols))
     for n in args.rules:
         for backend, order in configs:
-            proc = subprocess.run([sys.executable, __file__, "--seed", str(args.seed), "--worker", backend, order, str(n)],
+            proc = subprocess.run([sys.executable, __file__, "--seed", str(args.seed), "--shape", args.shape,
+                                   "--worker", backend, order, str(n)],
                                   capture_output=True, text=True, env=os.environ.copy())
             if proc.returncode != 0:
                 print(f"| {backend} | {order} | {n} | FAILED: {proc.stderr.strip().splitlines()[-1:]} |")

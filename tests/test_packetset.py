@@ -327,6 +327,11 @@ def test_boxes_render_small_unions() -> None:
          | PacketSet.build(src=["10.0.0.0/9"], dst=["192.0.2.128/25"], proto=[(6, 6)], dport=[(443, 443)])
          | PacketSet.build(src=["10.128.0.0/9"], dst=["192.0.2.0/25"], proto=[(6, 6)], dport=[(443, 443)]))
     assert b == a and [str(x) for x in b.boxes()] == [str(x) for x in a.boxes()]
+    # needs the cross-branch merge: 10.0.1.0/24 only has the ssh part of 10.0.0.0/24's policy
+    d = (PacketSet.build(src=["10.0.0.0/23"], proto=[(6, 6)], dport=[(22, 22)])
+         | PacketSet.build(src=["10.0.0.0/24"], proto=[(6, 6)], dport=[(443, 443)], sport=[(1024, 65535)]))
+    assert [str(x) for x in d.boxes()] == ["tcp 10.0.0.0/23 -> any dport 22",
+                                           "tcp 10.0.0.0/24 -> any sport 1024-65535 dport 443"]
     c = a | PacketSet.build(family=6, proto=[(58, 58)], icmp_type=[(128, 129)]) | PacketSet.build(
         src=["10.0.0.0/8"], dst=["192.0.2.0/24"], proto=[(17, 17)], dport=[(53, 53)])
     assert len(c.boxes()) == 3

@@ -45,6 +45,8 @@ class Backend(Protocol):
     def sat_count(self, f: Fn) -> int: ...
     def eval(self, f: Fn, bits: list[int]) -> bool: ...
     def node_count(self, f: Fn) -> int: ...
+    def gc(self) -> int: ...
+    def fill(self) -> float: ...
     def stats(self) -> dict[str, int | str]: ...
 
 
@@ -99,6 +101,14 @@ class OxiddBackend:
 
     def node_count(self, f: Fn) -> int:
         return f.node_count()
+
+    def gc(self) -> int:
+        return self._m.gc()
+
+    def fill(self) -> float:
+        # oxidd neither collects garbage on its own nor recovers from a full table
+        # (nodes of the failed operation stay referenced), so callers poll this
+        return self._m.approx_num_inner_nodes() / self._nodes
 
     def stats(self) -> dict[str, int | str]:
         return {"backend": self.name, "inner_nodes": self._m.num_inner_nodes(), "capacity": self._nodes}
@@ -166,6 +176,12 @@ class CuddBackend:
 
     def node_count(self, f: Fn) -> int:
         return len(f)
+
+    def gc(self) -> int:
+        return 0  # CUDD collects garbage by itself
+
+    def fill(self) -> float:
+        return 0.0
 
     def stats(self) -> dict[str, int | str]:
         return {"backend": self.name, "inner_nodes": len(self._b)}

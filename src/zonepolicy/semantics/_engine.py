@@ -43,7 +43,7 @@ Interval = tuple[int, int]
 Segment = tuple[int, int, Fn]
 RawBox = tuple[int, tuple[tuple[Interval, ...], ...]]  # (family, intervals per field in order[1:])
 
-_RANGE_CACHE_MAX = 8192
+_RANGE_CACHE_MAX = 4096
 _DIGITS = bytes.maketrans(b"01", b"\0\1")
 
 
@@ -69,6 +69,8 @@ class Engine:
             pos += FIELD_WIDTH[name]
         assert pos == backend.nvars == NVARS
         self._ranges: dict[tuple[str, int, int, int], Fn] = {}
+        self._ticks = 0
+        self._gc_at = 0.5
         fam = self.base["family"]
         self.family_lit = {4: backend.neg[fam], 6: backend.pos[fam]}
         self.port_region = self.values("proto", 4, sorted((p, p) for p in PORT_PROTOCOLS))
@@ -172,6 +174,25 @@ class Engine:
             v = getattr(p, name)
             acc = acc & self.constraint(name, p.family, [(v, v)])
         return acc
+
+    def collect(self) -> int:
+        """Free unreferenced nodes (and the interval cache); returns nodes removed."""
+        self._ranges.clear()
+        return self.b.gc()
+
+    def tick(self) -> None:
+        """Called once per new set: collects garbage before the node table fills up.
+
+        Polling every 256 sets keeps the cost negligible; the threshold doubles past
+        what survived the last collection so a mostly-live table does not thrash.
+        """
+        self._ticks += 1
+        if self._ticks & 255:
+            return
+        fill = self.b.fill()
+        if fill > self._gc_at:
+            self.collect()
+            self._gc_at = min(0.9, max(0.5, 2 * self.b.fill()))
 
     # ----- queries ------------------------------------------------------------------
 

@@ -16,10 +16,11 @@ BDD variable order.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Union
+from typing import ParamSpec, TypeVar, Union
 
 from . import _engine
 from ._bdd import Fn, backend_from_env
@@ -31,6 +32,8 @@ AddressSpec = Union[Sequence[Interval], Sequence[Union[Network, str]], None]
 IntervalSpec = Union[Sequence[Interval], None]
 
 _ENGINE: Engine | None = None
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def engine() -> Engine:
@@ -41,7 +44,24 @@ def engine() -> Engine:
     return _ENGINE
 
 
+def _guarded(method: Callable[P, R]) -> Callable[P, R]:
+    """Turn the backend's out-of-nodes error into one that says what to change."""
+
+    @functools.wraps(method)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(*args, **kwargs)
+        except MemoryError as exc:
+            raise MemoryError(
+                f"BDD node table full ({engine().b.stats()}); set ZONEPOLICY_BDD_NODES higher "
+                "(default 2**26) and restart the process"
+            ) from exc
+
+    return run
+
+
 def _wrap(f: Fn) -> PacketSet:
+    _ENGINE.tick()  # type: ignore[union-attr]  # every set comes from the engine
     s = object.__new__(PacketSet)
     s._f = f
     return s
@@ -106,6 +126,7 @@ class PacketSet:
         return _wrap(engine().b.true)
 
     @staticmethod
+    @_guarded
     def build(
         *,
         family: int | None = None,
@@ -152,26 +173,31 @@ class PacketSet:
 
     # ----- algebra ------------------------------------------------------------------
 
+    @_guarded
     def __or__(self, other: PacketSet) -> PacketSet:
         if not isinstance(other, PacketSet):
             return NotImplemented
         return _wrap(self._f | other._f)
 
+    @_guarded
     def __and__(self, other: PacketSet) -> PacketSet:
         if not isinstance(other, PacketSet):
             return NotImplemented
         return _wrap(self._f & other._f)
 
+    @_guarded
     def __sub__(self, other: PacketSet) -> PacketSet:
         if not isinstance(other, PacketSet):
             return NotImplemented
         return _wrap(self._f & ~other._f)
 
+    @_guarded
     def __xor__(self, other: PacketSet) -> PacketSet:
         if not isinstance(other, PacketSet):
             return NotImplemented
         return _wrap(engine().b.ite(self._f, ~other._f, other._f))
 
+    @_guarded
     def __invert__(self) -> PacketSet:
         # the universe is the constant true under the don't-care encoding (see _engine)
         return _wrap(~self._f)
@@ -196,6 +222,7 @@ class PacketSet:
         """True iff the set has no packet."""
         return not self
 
+    @_guarded
     def issubset(self, other: PacketSet) -> bool:
         """True iff every packet of ``self`` is in ``other``."""
         return bool((self._f & ~other._f) == engine().b.false)
@@ -219,6 +246,7 @@ class PacketSet:
 
     # ----- inspection ---------------------------------------------------------------
 
+    @_guarded
     def count(self) -> int:
         """Exact number of canonical packets in the set."""
         return engine().count(self._f)
@@ -227,6 +255,7 @@ class PacketSet:
         """The smallest packet of the set in the module's packet order, or ``None``."""
         return engine().min_packet(self._f)
 
+    @_guarded
     def picks(self, n: int) -> list[Packet]:
         """Up to ``n`` distinct packets, deterministic, spread over ``boxes()``.
 
@@ -259,6 +288,7 @@ class PacketSet:
                 break
         return taken
 
+    @_guarded
     def boxes(self) -> list[Box]:
         """The set as a union of boxes (exact; boxes may overlap), deterministic order.
 
