@@ -123,8 +123,13 @@ def fmt(paths: tuple[str, ...], check_only: bool, show_diff: bool) -> None:
             files.append(path)
     changed = 0
     for path in files:
-        with open(path, encoding="utf-8") as fh:
-            before = fh.read()
+        # newline="": a file with \r\n line ends is not in the canonical layout, so it must differ.
+        try:
+            with open(path, encoding="utf-8", newline="") as fh:
+                before = fh.read()
+        except UnicodeDecodeError as err:
+            raise InvalidPolicy([Diagnostic("ZP104", f"{path} is not UTF-8 text ({err.reason} at byte {err.start})",
+                                            hint="save the file as UTF-8")]) from None
         after = format_file(before, path)
         if after == before:
             continue
@@ -170,10 +175,11 @@ def show(what: str, policy: str, output_format: str, pairs: bool) -> None:
 
 @main.command()
 @policy_arg
-@click.option("--format", "output_format", type=click.Choice(["json", "yaml"]), default="json")
+# "export_format", not "output_format": the export's format is not the diagnostics' (guarded reads that)
+@click.option("--format", "export_format", type=click.Choice(["json", "yaml"]), default="json")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="write to this file instead of stdout")
 @guarded
-def export(policy: str, output_format: str, output: str | None) -> None:
+def export(policy: str, export_format: str, output: str | None) -> None:
     """Export the resolved policy as JSON or YAML (loadable again by every command).
 
     Example: zonepolicy export --format yaml examples/quickstart/policy.zp -o policy.yaml
@@ -181,7 +187,7 @@ def export(policy: str, output_format: str, output: str | None) -> None:
     from .model.serialize import dump_json, dump_yaml
 
     p = api.load(policy).policy
-    text = dump_json(p) if output_format == "json" else dump_yaml(p)
+    text = dump_json(p) if export_format == "json" else dump_yaml(p)
     if output:
         api.write_atomically(output, text)
     else:

@@ -293,7 +293,20 @@ class GluedKeyword(Exception):
         self.token = token
 
 
-_WORD_CHAR = re.compile(r"[A-Za-z0-9_-]")
+_WORD_CHAR = re.compile(r"[A-Za-z0-9_]|-(?!>)")
+_KEYWORD_TERMINAL = re.compile(r'^(_?[A-Z][A-Z_]*)\s*:\s*"[a-z]', re.MULTILINE)
+
+
+def build_parser(strict: bool = False, lexer_callbacks: dict | None = None) -> Lark:
+    """The LALR parser for the grammar.
+
+    ``strict`` also proves the grammar free of conflicts and terminal collisions; that proof costs
+    seconds, so the test suite runs it (tests/test_grammar.py) and every other run skips it.
+    """
+    # cache=True keeps the grammar analysis in the temp directory, keyed by a hash of the grammar
+    # and options: start-up drops from seconds to tens of milliseconds after the first run.
+    return Lark(grammar_text(), parser="lalr", strict=strict, propagate_positions=True,
+                lexer_callbacks=lexer_callbacks or {}, cache=not strict)
 
 
 @functools.lru_cache(maxsize=1)
@@ -312,13 +325,10 @@ def _comment_parser() -> tuple[Lark, list]:
             raise GluedKeyword(tok)
         return tok
 
-    base = Lark(grammar_text(), parser="lalr", strict=True, propagate_positions=True)
     callbacks = {"COMMENT_LINE": collect}
-    for term in base.terminals:
-        if term.pattern.type == "str" and term.pattern.value[:1].isalpha() or term.name == "ACTION":
-            callbacks[term.name] = check_keyword
-    parser = Lark(grammar_text(), parser="lalr", strict=True, propagate_positions=True, lexer_callbacks=callbacks)
-    return parser, sink
+    for name in _KEYWORD_TERMINAL.findall(grammar_text()):
+        callbacks[name] = check_keyword
+    return build_parser(lexer_callbacks=callbacks), sink
 
 
 def _parse_with_comments(text: str, on_comment) -> Tree:

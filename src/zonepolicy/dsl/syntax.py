@@ -6,14 +6,16 @@ Names are not resolved here; that is the resolver's job. The formatter prints th
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
+from typing import NamedTuple, Union
 
 from ..diagnostics import Span
 
 
-@dataclass(frozen=True, slots=True)
-class Tok:
-    """One token: its terminal type (``NAME``, ``STRING``, ``IPV4``, …), raw text and span."""
+class Tok(NamedTuple):
+    """One token: its terminal type (``NAME``, ``STRING``, ``IPV4``, …), raw text and span.
+
+    A named tuple for speed of creation (see :class:`~zonepolicy.diagnostics.Span`).
+    """
 
     type: str
     text: str
@@ -49,8 +51,7 @@ def quote(value: str) -> str:
     return f'"{esc}"'
 
 
-@dataclass(frozen=True, slots=True)
-class Endpoint:
+class Endpoint(NamedTuple):
     """A flow endpoint as written.
 
     kind is one of: ``name`` (zone or address object), ``children`` (``x.*``), ``all`` (``*``),
@@ -66,14 +67,13 @@ class Endpoint:
 Arg = Union[Tok, Endpoint]
 
 
-@dataclass(frozen=True, slots=True)
-class Item:
+class Item(NamedTuple):
     """An attribute inside a block (``level 3``, ``log``, ``interface eth0 -> dmz``, ``grading {…}``)."""
 
     key: str
     args: tuple[Arg, ...]
     span: Span
-    children: tuple["Item", ...] = ()
+    children: tuple = ()  # of Item
 
 
 @dataclass(frozen=True, slots=True)

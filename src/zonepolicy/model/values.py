@@ -123,12 +123,12 @@ def protocol_name(number: int | None) -> str:
 
 
 def _int(text: str, what: str, hi: int, code: str) -> int:
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):
         raise ValueProblem(f"'{text}' is not a {what}", None, code)
-    value = int(text)
-    if value > hi:
-        raise ValueProblem(f"{what} {value} is out of range 0–{hi}", None, code)
-    return value
+    digits = text.lstrip("0") or "0"  # int() refuses over 4300 digits: never convert a huge one
+    if len(digits) > len(str(hi)) or int(digits) > hi:
+        raise ValueProblem(f"{what} {digits} is out of range 0–{hi}", None, code)
+    return int(digits)
 
 
 def _ports(spec: str) -> tuple[PortRange, ...]:
