@@ -67,6 +67,7 @@ class OxiddBackend:
     """oxidd backend; ``kind`` selects plain (``bdd``) or complement-edge (``bcdd``) BDDs."""
 
     def __init__(self, nvars: int, nodes: int, cache: int, kind: str = "bcdd", threads: int = 1) -> None:
+        Manager: Any
         if kind == "bcdd":
             from oxidd.bcdd import BCDDManager as Manager
         elif kind == "bdd":

@@ -20,7 +20,7 @@ import functools
 import ipaddress
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import ParamSpec, TypeVar, Union
+from typing import ParamSpec, TypeVar, Union, cast
 
 from . import _engine
 from ._bdd import Fn, backend_from_env
@@ -32,8 +32,8 @@ AddressSpec = Union[Sequence[Interval], Sequence[Union[Network, str]], None]
 IntervalSpec = Union[Sequence[Interval], None]
 
 _ENGINE: Engine | None = None
-P = ParamSpec("P")
-R = TypeVar("R")
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 
 def engine() -> Engine:
@@ -44,11 +44,11 @@ def engine() -> Engine:
     return _ENGINE
 
 
-def _guarded(method: Callable[P, R]) -> Callable[P, R]:
+def _guarded(method: Callable[_P, _R]) -> Callable[_P, _R]:
     """Turn the backend's out-of-nodes error into one that says what to change."""
 
     @functools.wraps(method)
-    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+    def run(*args: _P.args, **kwargs: _P.kwargs) -> _R:
         try:
             return method(*args, **kwargs)
         except MemoryError as exc:
@@ -91,7 +91,7 @@ def _split_addresses(name: str, spec: AddressSpec, family: int | None) -> dict[i
     if items and all(isinstance(x, tuple | list) for x in items):
         if family is None:
             raise ValueError(f"{name} given as integer intervals requires family=4 or 6")
-        return {family: _intervals(name, items, family)}
+        return {family: _intervals(name, cast(list[Interval], items), family)}
     per: dict[int, list[Interval]] = {4: [], 6: []}
     for x in items:
         if isinstance(x, tuple | list):
