@@ -32,7 +32,8 @@ AMAX = {4: 2**32 - 1, 6: 2**128 - 1}
 PROTO_POINTS = [0, 1, 2, 6, 7, 17, 47, 58, 132, 255]
 PER_FAMILY = 3 * 2**32 + 2 * 2**16 + 251  # (proto, ports, icmp) combinations per address pair
 
-PROPS = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# max_examples comes from the hypothesis profile in conftest.py ("ci": 40, "dev": 300)
+PROPS = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 # ----- independent brute-force model -----------------------------------------------
@@ -186,7 +187,7 @@ def packet_key(p: Packet) -> tuple[int, ...]:
 # ----- properties ----------------------------------------------------------------
 
 
-@settings(PROPS, max_examples=40)
+@PROPS
 @given(exprs, st.randoms(use_true_random=False))
 def test_membership_count_pick_match_brute_force(e: Expr, rnd: random.Random) -> None:
     s = to_set(e)
