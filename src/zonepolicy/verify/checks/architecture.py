@@ -1,0 +1,3 @@
+"""Checks of the architecture family (see the package docstring for how checks are written)."""
+
+from __future__ import annotations
