@@ -143,7 +143,10 @@ class Meaning:
         self.policy = policy
         self.index = ZoneIndex(policy.zones)
         self._zones = {z.name: z for z in policy.zones}
-        self._zone_sets = {frozenset(e.zones) for f in policy.flows for e in f.sources + f.destinations if e.is_zone}
+        self._children: dict[str, list[Zone]] = {}
+        for z in policy.zones:
+            if z.parent is not None:
+                self._children.setdefault(z.parent, []).append(z)
         self._cache: dict = {}
 
     # ---- one packet
@@ -205,8 +208,9 @@ class Meaning:
             if z.is_any:
                 others = [n for o in self.policy.zones if not o.is_any for n in o.networks]
                 return PacketSet.universe() - self._addresses(side, others)
-            children = [n for c in self.policy.zones if c.parent == zone and not c.is_any for n in c.networks]
-            return self._addresses(side, z.networks) - self._addresses(side, children)
+            children = [n for c in self._children.get(zone, ()) if not c.is_any for n in c.networks]
+            own = self._addresses(side, z.networks)
+            return own - self._addresses(side, children) if children else own
         return self._memo(("own", zone, side), make)
 
     @staticmethod
@@ -223,9 +227,12 @@ class Meaning:
         return out
 
     def endpoint_set(self, ep: Endpoint, side: str) -> PacketSet:
+        # Keyed by the identity of the tuple: the resolver shares one tuple per subtree, and hashing a
+        # 2,000-name tuple for every flow of a province-scale policy would dominate the cost. The
+        # policy (held by self) keeps those tuples alive, so ids cannot be reused meanwhile.
         if ep.is_zone:
-            return self._memo(("ep", ep.zones, side), lambda: self.zones_addresses(ep.zones, side))
-        return self._addresses(side, ep.networks)
+            return self._memo(("ep", id(ep.zones), side), lambda: self.zones_addresses(ep.zones, side))
+        return self._memo(("net", id(ep.networks), side), lambda: self._addresses(side, ep.networks))
 
     def services_set(self, services: tuple[ServiceTerm, ...]) -> PacketSet:
         if not services:
@@ -237,16 +244,20 @@ class Meaning:
             return out
         return self._memo(("svc", services), make)
 
+    def _side(self, endpoints: tuple[Endpoint, ...], side: str) -> PacketSet:
+        # Most flows name one endpoint per side: skip the union (province scale has 50,000 flows).
+        out = self.endpoint_set(endpoints[0], side)
+        for e in endpoints[1:]:
+            out = out | self.endpoint_set(e, side)
+        return out
+
     def flow_set(self, flow: Flow) -> PacketSet:
         """Every packet the flow matches."""
         def make() -> PacketSet:
-            src = PacketSet.empty()
-            for e in flow.sources:
-                src = src | self.endpoint_set(e, "src")
-            dst = PacketSet.empty()
-            for e in flow.destinations:
-                dst = dst | self.endpoint_set(e, "dst")
-            return src & dst & self.services_set(flow.services)
+            if not flow.sources or not flow.destinations:
+                return PacketSet.empty()
+            both = self._side(flow.sources, "src") & self._side(flow.destinations, "dst")
+            return both & self.services_set(flow.services) if flow.services else both
         return self._memo(("flow", flow.id), make)
 
     def same_zone(self) -> PacketSet:
