@@ -269,28 +269,38 @@ class Resolver:
         return merged
 
     def _objects(self, stmts: dict[str, s.ObjectStmt], member) -> dict[str, tuple]:
+        """Flatten object groups. Iterative (an explicit stack, not recursion), so a chain of
+        thousands of nested groups resolves instead of exhausting Python's recursion limit."""
         done: dict[str, tuple] = {}
-
-        def expand(name: str, stack: tuple[str, ...]) -> tuple:
-            if name in done:
-                return done[name]
-            st = stmts[name]
-            out: list = []
-            for tok in st.values:
-                if tok.type == "NAME":
-                    if tok.text in stack or tok.text == name:
+        for root in sorted(stmts):
+            if root in done:
+                continue
+            # Each frame: (name, its collected members so far, index of the next value to look at).
+            stack: list[tuple[str, list, int]] = [(root, [], 0)]
+            on_stack = {root}
+            while stack:
+                name, out, i = stack[-1]
+                st = stmts[name]
+                if i == len(st.values):
+                    stack.pop()
+                    on_stack.discard(name)
+                    done[name] = _collapse(out) if st.kind == "address" else tuple(sorted(set(out), key=_term_key))
+                    if stack:
+                        stack[-1][1].extend(done[name])
+                    continue
+                stack[-1] = (name, out, i + 1)
+                tok = st.values[i]
+                if tok.type == "NAME" and tok.text in stmts:
+                    if tok.text in on_stack:
                         self.err("ZP223", f"'{name}' contains itself through '{tok.text}'", tok.span,
                                  "object groups may not refer back to themselves")
-                        continue
-                    if tok.text in stmts:
-                        out.extend(expand(tok.text, stack + (name,)))
-                        continue
+                    elif tok.text in done:
+                        out.extend(done[tok.text])
+                    else:
+                        stack.append((tok.text, [], 0))
+                        on_stack.add(tok.text)
+                    continue
                 out.extend(member(tok, stmts))
-            done[name] = _collapse(out) if st.kind == "address" else tuple(sorted(set(out), key=_term_key))
-            return done[name]
-
-        for name in sorted(stmts):
-            expand(name, ())
         return done
 
     def _address_member(self, tok: s.Tok, stmts) -> list[Network]:
