@@ -156,9 +156,9 @@ def remote_access_via_platform(ctx: Context, rule: Rule) -> Iterator[Finding]:
         ctx, rule, entering, "remote traffic into the public or dedicated zone",
         excused=lambda f: _via_ok(ctx, f, via_kinds),
         flow_message=lambda f: (f"flow {f.id} lets remote or internet traffic into the public or dedicated zone "
-                                f"without `via` a {via_names} zone (the secure access platform)"
+                                f"without `via` a zone of kind {via_names} (the secure access platform)"
                                 if not f.options.via else
-                                f"flow {f.id} names `via {f.options.via}`, which is not a {via_names} zone"),
+                                f"flow {f.id} names `via {f.options.via}`, which is not a zone of kind {via_names}"),
     )
     # Flows that do say `via` the platform but whose packets do not come from a pool: the claim
     # cannot be true of those packets.
@@ -287,7 +287,7 @@ def _classified_zones(ctx: Context) -> set[str]:
     return {z.name for z in ctx.policy.zones if classified(z.name)}
 
 
-@check("classified-isolated")
+@check("classified-physically-isolated")
 def classified_isolated(ctx: Context, rule: Rule) -> Iterator[Finding]:
     """No path between the extranet and a classified network (与涉密网络物理隔离).
 
