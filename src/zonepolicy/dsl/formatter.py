@@ -285,6 +285,8 @@ def _endpoints(eps: Sequence[s.Endpoint]) -> str:
 
 def _width(text: str) -> int:
     """Columns taken by ``text`` in a terminal: CJK characters are two wide."""
+    if text.isascii():  # nearly every line; the per-character lookup dominated large files
+        return len(text)
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
