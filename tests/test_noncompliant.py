@@ -16,7 +16,7 @@ import datetime as dt
 
 import pytest
 
-from conftest import EXAMPLES, REPO
+from conftest import EXAMPLES
 from zonepolicy.api import load_policy
 from zonepolicy.model.policy import Policy
 from zonepolicy.model.values import ZoneKind
@@ -45,11 +45,8 @@ EXPECTED: set[tuple[str, str]] = {
 }
 RULES = sorted({rule for rule, _ in EXPECTED})
 
-# What the witness of each traffic rule must show, as a fact about its source and destination zone.
-Kinds = tuple[ZoneKind | None, ZoneKind | None]
-
-
 def _witness_shape(rule: str, policy: Policy, d: Decision) -> bool:
+    """What the witness of each traffic rule must show, as a fact about its source and destination zone."""
     zone = {z.name: z for z in policy.zones}
     src, dst = zone[d.src_zone], zone[d.dst_zone]
     if rule == "EGOV-02":
@@ -72,7 +69,7 @@ def _witness_shape(rule: str, policy: Policy, d: Decision) -> bool:
 
 @pytest.fixture(scope="module")
 def policy() -> Policy:
-    return load_policy(str(EXAMPLE.relative_to(REPO)) if EXAMPLE.is_relative_to(REPO) else str(EXAMPLE))
+    return load_policy(str(EXAMPLE))
 
 
 @pytest.fixture(scope="module")
