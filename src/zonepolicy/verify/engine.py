@@ -89,7 +89,10 @@ def verify(policy: Policy, packs: Iterable[Pack] | None = None, *, select: Itera
         from .anomalies import find_anomalies
 
         findings.extend(f for f in find_anomalies(ctx) if _selected(f.rule, select, ignore))
-    findings = _apply_waivers(ctx, findings, today)
+    ran = {r.code for r in rules} | {f.rule for f in findings}
+    findings = _apply_waivers(ctx, findings, today, ran)
+    findings = [f for f in findings if f.rule not in (WAIVER_EXPIRED, WAIVER_UNUSED)
+                or _selected(f.rule, select, ignore)]
     findings.sort(key=Finding.sort_key)
     return Report(policy.name, tuple(findings), rules, tuple(p.name for p in packs))
 
@@ -113,7 +116,8 @@ def _scope_matches(ctx: Context, waiver: Waiver, p: Packet) -> bool:
     return ctx.meaning.flow_matches(pseudo, p)
 
 
-def _apply_waivers(ctx: Context, findings: list[Finding], today: dt.date) -> list[Finding]:
+def _apply_waivers(ctx: Context, findings: list[Finding], today: dt.date, ran: set[str]) -> list[Finding]:
+    """Mark covered findings as waived; report expired waivers, and unused ones for rules that ran."""
     out: list[Finding] = []
     used: set[int] = set()
     waivers = ctx.policy.waivers
@@ -132,7 +136,7 @@ def _apply_waivers(ctx: Context, findings: list[Finding], today: dt.date) -> lis
             out.append(Finding(rule=WAIVER_EXPIRED, level=Level.ERROR, span=w.span,
                                message=f"waiver of {w.rule} expired on {w.expires.isoformat()} (owner {w.owner})",
                                hint="review the accepted risk: fix the policy, or renew the waiver with a new date"))
-        elif i not in used:
+        elif i not in used and w.rule in ran:
             out.append(Finding(rule=WAIVER_UNUSED, level=Level.NOTE, span=w.span,
                                message=f"waiver of {w.rule} matches no finding",
                                hint="remove the waiver, or check its rule code and scope"))
