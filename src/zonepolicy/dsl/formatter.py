@@ -18,8 +18,9 @@ Canonical style
   when it has at most four items, no ``grading`` block, no comment inside, and the line fits in
   100 columns (CJK characters count two); otherwise it is multi-line.
 * A flow is one line: ``allow a, b -> c : https, dns { log; stateful }``. Its option block (and a
-  waiver's body) goes multi-line only when a comment is inside it or the line would pass 100
-  columns. An empty option block or waiver body is dropped.
+  waiver's body) goes multi-line, one option per line, only when a comment is inside it or the
+  line would pass 100 columns (a ticket or comment string in Chinese soon does); the head stays
+  on one line however long. An empty option block or waiver body is dropped.
 * Consecutive one-line flows not separated by a blank line are aligned as a table (action,
   ``sources -> destinations``, ``: services``, options); consecutive ``address``/``service``
   objects are aligned on ``=``. Comment lines between them do not break the table; blank lines do.
