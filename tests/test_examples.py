@@ -120,7 +120,7 @@ def test_firewalls_of_several_targets(policy: Policy):
 def test_waivers_are_reviewed(policy: Policy):
     assert len(policy.waivers) >= 3
     assert all(w.reason and w.owner and w.expires for w in policy.waivers)
-    assert "BND-14" in {w.rule for w in policy.waivers}
+    assert "BND-12" in {w.rule for w in policy.waivers}  # BND-12: application-layer inspection
 
 
 def test_every_allow_flow_names_services_and_logs(policy: Policy):
