@@ -288,6 +288,17 @@ class Compiler:
     def read(self, text: str, firewall: Firewall) -> list[ReadPair]:
         raise NotImplementedError
 
+    def diagnose(self, policy: Policy, firewall: Firewall) -> list[Diagnostic]:
+        """Target-specific problems the feature check cannot see (e.g. interface names the target
+        cannot use), as diagnostics; ``compile`` reports them with the capability diagnostics."""
+        return []
+
+    def read_outputs(self, outputs: list[Output], firewall: Firewall) -> list[ReadPair]:
+        """All files of one firewall read back (what ``compile --check`` proves). The default reads
+        the files as one text, in render order; a back end whose files are separate rulesets
+        (e.g. one per address family) overrides this and merges per pair."""
+        return self.read("\n".join(o.text for o in outputs), firewall)
+
 
 REGISTRY: dict[str, type[Compiler]] = {}
 

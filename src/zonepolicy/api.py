@@ -7,10 +7,16 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .diagnostics import Diagnostic, Severity, SourceMap
 from .errors import InvalidPolicy
 from .model.policy import Policy
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from .compile import Compiled
 
 POLICY_SUFFIXES = (".zp",)
 DATA_SUFFIXES = (".json", ".yaml", ".yml")
@@ -66,3 +72,13 @@ def write_atomically(path: str, text: str) -> None:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def compile_policy(policy: Policy, target: str | None = None,
+                   firewalls: Sequence[str] | None = None) -> list[Compiled]:
+    """Compile the firewalls of ``policy`` with target ``target`` (or the named ``firewalls``):
+    a list of ``Compiled(firewall, outputs, diagnostics)``; nothing is written. See
+    :mod:`zonepolicy.compile` for writing the files and proving them."""
+    from .compile import compile_policy as run
+
+    return run(policy, target, firewalls)
