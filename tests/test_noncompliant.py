@@ -41,6 +41,10 @@ EXPECTED: set[tuple[str, str]] = {
     ("EGOV-07", "public-web"),        # staff browse the internet directly
     ("CLD-02", "lab-any"),            # level 3 → level 2 behind one interface
     ("BND-01", "lab-any"),            # … which therefore crosses no firewall
+    ("BND-10", "lab-any"),            # … names no services (any protocol, any port)
+    ("BND-11", "lab-any"),            # … and is stateless
+    ("GRD-02", "secret-leak"),        # traffic out of the classified network (grading view)
+    ("MGT-01", "public-ssh"),         # ssh into a level-3 zone from outside the management zone
     ("WVR-01", "waive EGOV-04"),      # the accepted risk expired
 }
 RULES = sorted({rule for rule, _ in EXPECTED})
