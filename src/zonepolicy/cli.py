@@ -6,6 +6,7 @@ Diagnostics go to stderr, results to stdout. No command writes a partial output 
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import json
 import os
@@ -67,6 +68,9 @@ def main() -> None:
       zonepolicy show matrix examples/quickstart/policy.zp
       zonepolicy fmt --check examples/
       zonepolicy export --format yaml examples/quickstart/policy.zp -o policy.yaml
+      zonepolicy verify --format sarif -o zonepolicy.sarif examples/jiangsu/main.zp
+      zonepolicy query examples/quickstart/policy.zp --from mgmt --to public --service ssh
+      zonepolicy diff old/main.zp policy/main.zp
 
     Shell completion (bash): eval "$(zonepolicy completion bash)"
     """
@@ -192,6 +196,135 @@ def export(policy: str, export_format: str, output: str | None) -> None:
         api.write_atomically(output, text)
     else:
         click.echo(text, nl=False)
+
+
+def _parse_date(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"'{value}' is not a date; write YYYY-MM-DD") from None
+
+
+def _emit(text: str, output: str | None) -> None:
+    """The whole document to ``output`` (atomically) or to stdout."""
+    if output:
+        api.write_atomically(output, text)
+    else:
+        click.echo(text, nl=False)
+
+
+@main.command()
+@policy_arg
+@click.option("--pack", "packs", multiple=True, metavar="NAME|FILE",
+              help="rule pack to run (repeatable; default: the packs the policy header names)")
+@click.option("--select", multiple=True, metavar="CODE", help="run only these rules (code or prefix, e.g. BND)")
+@click.option("--ignore", multiple=True, metavar="CODE", help="skip these rules (code or prefix)")
+@click.option("--fail-on", type=click.Choice(["error", "warning", "note"]), default="error", show_default=True,
+              help="exit 1 when an active finding is at or above this level")
+@click.option("--format", "output_format", type=click.Choice(["text", "json", "sarif", "junit", "gitlab"]),
+              default="text", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="write to this file instead of stdout")
+@click.option("--today", callback=_parse_date, metavar="YYYY-MM-DD",
+              help="the date waivers are judged against (default: today)")
+@click.option("--no-anomalies", is_flag=True, help="skip the rule-anomaly analysis (shadowing, redundancy, …)")
+@guarded
+def verify(policy: str, packs: tuple[str, ...], select: tuple[str, ...], ignore: tuple[str, ...], fail_on: str,
+           output_format: str, output: str | None, today: dt.date | None, no_anomalies: bool) -> None:
+    """Check POLICY against the rule packs and for rule anomalies; report findings with witness packets.
+
+    \b
+    Exit 0 when no active (unwaived) finding is at or above --fail-on, 1 when one is, 2 for
+    invalid input. The summary line goes to stdout (text) or stderr (other formats).
+    Examples:
+      zonepolicy verify examples/quickstart/policy.zp
+      zonepolicy verify --format sarif -o zonepolicy.sarif policy/main.zp
+      zonepolicy verify --select BND --fail-on warning policy/main.zp
+    """
+    from .verify.engine import default_packs, verify as run_verify
+    from .verify.findings import Level
+    from .verify.output import OutputOptions, anomaly_rules, render
+    from .verify.packs import load_pack
+
+    loaded = api.load(policy)
+    if loaded.warnings:
+        _print_diags(loaded.warnings, loaded.sources, "text")
+    chosen = [load_pack(ref) for ref in packs] if packs else default_packs(loaded.policy)
+    report = run_verify(loaded.policy, chosen, select=select, ignore=ignore, today=today,
+                        anomalies=not no_anomalies)
+    threshold = Level.parse(fail_on)
+    options = OutputOptions(policy=loaded.policy, sources=loaded.sources, policy_file=policy, fail_on=threshold,
+                            extra_rules=() if no_anomalies else anomaly_rules(select, ignore))
+    _emit(render(report, output_format, options), output)
+    if output_format != "text" or output:
+        click.echo(report.summary(), err=True)
+    if report.fails(threshold):
+        sys.exit(EXIT_FINDINGS)
+
+
+@main.command()
+@policy_arg
+@click.option("--from", "source", metavar="A", help="zone, address object, address or prefix")
+@click.option("--to", "destination", metavar="B", help="zone, address object, address or prefix")
+@click.option("--service", "services", multiple=True, metavar="SERVICE",
+              help="narrow to these services: names (ssh) or literals (tcp/22); repeatable or comma-separated")
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@guarded
+def query(policy: str, source: str | None, destination: str | None, services: tuple[str, ...],
+          output_format: str) -> None:
+    """Ask the policy's meaning: may A reach B, or what can reach (or be reached from) a zone.
+
+    \b
+    With --from and --to: the verdict (all / some / none of the packets allowed), a witness packet
+    for the allowed and the denied part, and the flows that decide them with their source lines.
+    With only --to X (or only --from X), X a zone: what every zone may send to X (receive from X).
+    Exact, never sampled. Exit 0 when answered, 2 for invalid input.
+    Examples:
+      zonepolicy query examples/quickstart/policy.zp --from mgmt --to public --service ssh
+      zonepolicy query examples/quickstart/policy.zp --to internet-access
+    """
+    from .verify import query as q
+
+    if source is None and destination is None:
+        raise click.UsageError("give --from, --to, or both")
+    p = api.load(policy).policy
+    if source is not None and destination is not None:
+        answer = q.reach(p, source, destination, services)
+        click.echo(q.to_json(answer) if output_format == "json" else q.render_answer_text(answer), nl=False)
+        return
+    zone, direction = (destination, "to") if destination is not None else (source, "from")
+    found = q.reachability(p, zone, direction, services)
+    click.echo(q.to_json(found) if output_format == "json" else q.render_reachability_text(found), nl=False)
+
+
+@main.command()
+@click.argument("old", type=click.Path(dir_okay=False))
+@click.argument("new", type=click.Path(dir_okay=False))
+@click.option("--format", "output_format", type=click.Choice(["text", "json", "markdown"]), default="text",
+              show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="write to this file instead of stdout")
+@guarded
+def diff(old: str, new: str, output_format: str, output: str | None) -> None:
+    """Show what changes in the traffic allowed from policy OLD to policy NEW.
+
+    \b
+    Per zone pair: newly allowed packets (+) and newly denied packets (-), as address/port boxes,
+    with an example packet and the flows responsible. Exact, computed over all packets.
+    Exit 0 when both allow the same packets, 1 when they differ (like git diff --exit-code),
+    2 for invalid input.
+    Example: zonepolicy diff --format markdown main-old.zp policy/main.zp
+    """
+    from .verify.diff import RENDERERS, diff_policies
+
+    old_policy = api.load(old).policy
+    new_policy = api.load(new).policy
+    result = diff_policies(old_policy, new_policy, old_label=old, new_label=new)
+    _emit(RENDERERS[output_format](result), output)
+    if output:
+        click.echo(result.summary(), err=True)
+    if result.changed:
+        sys.exit(EXIT_FINDINGS)
 
 
 @main.command("compile")

@@ -95,19 +95,23 @@ def matrix(policy: Policy, meaning: Meaning | None = None) -> tuple[list[str], d
     cells: dict[tuple[str, str], Cell] = {}
     for a in names:
         for b in names:
-            between = meaning.between(a, b)
-            got = allowed & between
-            if not got:
-                cells[(a, b)] = Cell((), False, False)
-                continue
-            if got == between:
-                cells[(a, b)] = Cell((), True, False)
-                continue
-            terms = sorted({t for box in got.boxes() for term in _box_terms(box) for t in split_ports(term)},
-                           key=lambda t: (t.protocol or 0, t.ports, t.icmp_type or 0))
-            covered = between & meaning.services_set(tuple(terms))
-            cells[(a, b)] = Cell(tuple(dict.fromkeys(format_service_term(t) for t in terms)), False, got != covered)
+            cells[(a, b)] = cell(meaning, allowed, meaning.between(a, b))
     return names, cells
+
+
+def cell(meaning: Meaning, allowed: PacketSet, between: PacketSet) -> Cell:
+    """What ``allowed`` holds of ``between`` (the packets of one zone pair, perhaps narrowed to some
+    services), as a matrix cell. Exposed so that one row or column (``zonepolicy query``) costs one
+    row or column, not the whole matrix."""
+    got = allowed & between
+    if not got:
+        return Cell((), False, False)
+    if got == between:
+        return Cell((), True, False)
+    terms = sorted({t for box in got.boxes() for term in _box_terms(box) for t in split_ports(term)},
+                   key=lambda t: (t.protocol or 0, t.ports, t.icmp_type or 0))
+    covered = between & meaning.services_set(tuple(terms))
+    return Cell(tuple(dict.fromkeys(format_service_term(t) for t in terms)), False, got != covered)
 
 
 def matrix_rows(policy: Policy, meaning: Meaning | None = None) -> tuple[list[str], list[list[str]]]:
