@@ -192,6 +192,16 @@ def explicit_five_tuple(ctx: Context, rule: Rule) -> Iterator[Finding]:
 # ---------------------------------------------------------------- flow options (BND-11 … BND-14)
 
 
+def _levels_text(rule: Rule) -> str:
+    """The rule's levels for a message: "3", "2 or higher" (a run up to 4), else "2/4"."""
+    levels = rule.levels
+    if len(levels) == 1:
+        return str(levels[0])
+    if levels == tuple(range(levels[0], 5)):
+        return f"{levels[0]} or higher"
+    return "/".join(map(str, levels))
+
+
 def _missing_option(ctx: Context, rule: Rule, lacks: Callable[[Flow], bool], offending: PacketSet,
                     targets: frozenset[str], sides: tuple[str, ...], text: str) -> Iterator[Finding]:
     """Blame allow flows that lack an option for their part of ``offending``.
@@ -222,7 +232,7 @@ def stateful(ctx: Context, rule: Rule) -> Iterator[Finding]:
     yield from _missing_option(ctx, rule, lambda f: not f.options.stateful,
                                crossing(ctx) & touching(ctx, graded_here), graded_here, ("src", "dst"),
                                "is stateless but crosses the boundary of a zone graded "
-                               + "/".join(map(str, rule.levels)))
+                               + _levels_text(rule))
 
 
 @check("app-inspection")
@@ -240,8 +250,7 @@ def app_inspection(ctx: Context, rule: Rule) -> Iterator[Finding]:
         return
     yield from _missing_option(ctx, rule, lambda f: f.options.inspect is None,
                                crossing(ctx) & dst(ctx, graded_here), graded_here, ("dst",),
-                               "enters a level-" + "/".join(map(str, rule.levels))
-                               + " zone from another zone without `inspect`")
+                               "enters a zone graded " + _levels_text(rule) + " from another zone without `inspect`")
 
 
 @check("protocol-break")
@@ -265,8 +274,8 @@ def protocol_break(ctx: Context, rule: Rule) -> Iterator[Finding]:
     sides = ("dst",) if direction == "in" else ("src", "dst")
     yield from _missing_option(ctx, rule, lambda f: f.options.via is None, crossing(ctx) & scope,
                                graded_here, sides,
-                               "exchanges data with a level-" + "/".join(map(str, rule.levels))
-                               + " zone without `via` a protocol-break gateway zone")
+                               "exchanges data with a zone graded " + _levels_text(rule)
+                               + " without `via` a protocol-break gateway zone")
 
 
 @check("boundary-logging")
@@ -282,8 +291,7 @@ def boundary_logging(ctx: Context, rule: Rule) -> Iterator[Finding]:
         return
     yield from _missing_option(ctx, rule, lambda f: not f.options.log,
                                crossing(ctx) & touching(ctx, graded_here), graded_here, ("src", "dst"),
-                               "crosses the boundary of a zone graded " + "/".join(map(str, rule.levels))
-                               + " without `log`")
+                               "crosses the boundary of a zone graded " + _levels_text(rule) + " without `log`")
 
 
 # ---------------------------------------------------------------- separate audit (BND-15)
@@ -321,11 +329,11 @@ def separate_audit(ctx: Context, rule: Rule) -> Iterator[Finding]:
         if part.is_empty():
             continue
         if not flow.options.log:
-            yield traffic_finding(ctx, rule, f"flow {flow.id} carries remote or internet access of a level-3 zone "
+            yield traffic_finding(ctx, rule, f"flow {flow.id} carries remote or internet access of a zone graded {_levels_text(rule)} "
                                              "without `log`", part, flows=(flow,))
         mixed = matched & other
         if not mixed.is_empty():
-            yield traffic_finding(ctx, rule, f"flow {flow.id} mixes remote or internet access of a level-3 zone "
+            yield traffic_finding(ctx, rule, f"flow {flow.id} mixes remote or internet access of a zone graded {_levels_text(rule)} "
                                              f"with other traffic (e.g. {mixed.pick()}), so its log cannot be "
                                              "audited separately", part, flows=(flow,))
 
@@ -378,7 +386,7 @@ def management_origin(ctx: Context, rule: Rule) -> Iterator[Finding]:
     yield from blame(
         ctx, rule, offending,
         message=lambda f: (f"flow {f.id} lets management protocols ({named(ctx.meaning.flow_set(f) & offending)}) "
-                           "reach a zone graded 3 or higher from outside the management zones"),
-        stance="the policy's `default allow` lets management protocols reach zones graded 3 or higher from "
-               "outside the management zones (no flow matches them)",
+                           f"reach a zone graded {_levels_text(rule)} from outside the management zones"),
+        stance=f"the policy's `default allow` lets management protocols reach zones graded {_levels_text(rule)} "
+               "from outside the management zones (no flow matches them)",
     )
