@@ -518,6 +518,7 @@ class ParsedRule:
     notrack: bool
     line: int
     note: str = ""
+    log: bool = False
 
 
 @dataclass
@@ -569,6 +570,7 @@ def parse_rule(rule: Rule, chain: str) -> ParsedRule:
     lookups: list = []
     vmap = None
     notrack = False
+    log = False
     note = ""
     verdict_words: list[str] = []
     unsat = False
@@ -640,6 +642,7 @@ def parse_rule(rule: Rule, chain: str) -> ParsedRule:
                 i += 4
             continue
         if t == "log":
+            log = True
             i += 1
             while text(i) in ("prefix", "level", "group", "snaplen", "queue-threshold", "flags"):
                 if text(i) == "prefix":
@@ -667,7 +670,7 @@ def parse_rule(rule: Rule, chain: str) -> ParsedRule:
     verdict = _parse_verdict(verdict_words, where)
     if unsat:
         cons.fields["proto"] = []  # matches nothing
-    return ParsedRule(cons, ct, lookups, vmap, verdict, notrack, rule.line, note)
+    return ParsedRule(cons, ct, lookups, vmap, verdict, notrack, rule.line, note, log)
 
 
 def _set_ref(w: list, i: int, where: str) -> SetRef:
@@ -705,6 +708,7 @@ class Evaluator:
                 if c.policy != "accept":
                     raise NftReadError(f"chain {c.name}: a prerouting chain must have policy accept")
         self._notrack: dict[str, PacketSet] = {}
+        self.logged = PacketSet.empty()  # filled by walk(): packets that executed a log statement
 
     # ---- sets
     def _set_def(self, ref: SetRef, where: str) -> tuple[list[str] | None, list]:
@@ -810,6 +814,9 @@ class Evaluator:
         return out
 
     def walk(self, chain: str, cond: PacketSet, in_if: str, out_if: str, depth: int = 0) -> list[ReadRule]:
+        """The first-match rules of ``chain`` for the packets of ``cond``, jumps inlined. Packets a
+        rule decides are taken out of the rest of the chain, so :attr:`logged` collects exactly the
+        packets that execute a ``log`` statement."""
         if depth > 16:
             raise NftReadError(f"chain {chain}: jumps nest too deep (a loop?)")
         c = self.t.chains.get(chain)
@@ -826,6 +833,8 @@ class Evaluator:
             m = self._ct(m, r.ct, in_if) & remaining
             if m.is_empty():
                 continue
+            if r.log:
+                self.logged = self.logged | m
             if r.vmap is not None:
                 if r.verdict.kind != "none":
                     raise NftReadError(f"line {r.line}: a verdict after vmap")
@@ -838,14 +847,20 @@ class Evaluator:
                     by_target[k] = by_target.get(k, PacketSet.empty()) | ps
                 for k, ps in by_target.items():
                     v = _parse_verdict(list(k), f"line {r.line}")
-                    out += self._verdict(v, m & ps, in_if, out_if, depth, note=" ".join(k))
+                    hit = m & ps
                     if v.kind == "return":
-                        remaining = remaining - (m & ps)
+                        remaining = remaining - hit
+                        continue
+                    sub = self._verdict(v, hit, in_if, out_if, depth, note=" ".join(k))
+                    out += sub
+                    remaining = remaining - _decided(sub)
                 continue
             if r.verdict.kind == "return":
                 remaining = remaining - m
                 continue
-            out += self._verdict(r.verdict, m, in_if, out_if, depth, note=r.note)
+            sub = self._verdict(r.verdict, m, in_if, out_if, depth, note=r.note)
+            out += sub
+            remaining = remaining - _decided(sub)
         return out
 
     def _verdict(self, v: Verdict, m: PacketSet, in_if: str, out_if: str, depth: int, note: str) -> list[ReadRule]:
@@ -860,10 +875,18 @@ class Evaluator:
         return sub
 
     def pair(self, in_if: str, out_if: str) -> ReadPair:
+        self.logged = PacketSet.empty()
         rules = self.walk(self.forward.name, PacketSet.universe(), in_if, out_if)
         rules.append(ReadRule(PacketSet.universe(), self.forward.policy == "accept",
                               f"policy {self.forward.policy} of {self.forward.name}"))
         return ReadPair(in_if, out_if, tuple(rules))
+
+
+def _decided(rules: list[ReadRule]) -> PacketSet:
+    out = PacketSet.empty()
+    for r in rules:
+        out = out | r.packets
+    return out
 
 
 def _has_if(sels: list[Selector]) -> bool:
@@ -918,3 +941,16 @@ def notrack_regions(text: str, firewall: Firewall, expected_table: str) -> dict[
     ev = Evaluator(table)
     names = [i.name for i in firewall.interfaces] + sorted(_ifnames_in(table) - {i.name for i in firewall.interfaces})
     return {n: ev.notrack(n) for n in names}
+
+
+def logged_regions(text: str, firewall: Firewall, expected_table: str) -> dict[tuple[str, str], PacketSet]:
+    """Per ordered pair of the firewall's interfaces, the connection-opening packets that are logged."""
+    ev = Evaluator(_table(text, expected_table))
+    names = [i.name for i in firewall.interfaces]
+    out = {}
+    for i in names:
+        for o in names:
+            if i != o:
+                ev.pair(i, o)
+                out[(i, o)] = ev.logged
+    return out

@@ -351,18 +351,31 @@ def _plan_pair(pair: PairRules) -> _PairPlan:
     for group in ("allow", "default"):
         for frules in by_group[group].values():
             stateful = stateful | _box_set(frules)
+    # Within a lookup each packet jumps to one flow chain, the first of the flows that match it. Flows
+    # with 'log' go first, so a packet is logged whenever a 'log' flow of the deciding kind matches it
+    # (any deny flow decides; otherwise any allow flow, the stateless ones included).
+    def ordered(group: str) -> list[tuple[str, list[TargetRule], PacketSet | None]]:
+        flows = by_group[group]
+        logged = [(f, rs, None) for f, rs in flows.items() if any(r.log for r in rs)]
+        rest = [(f, rs, None) for f, rs in flows.items() if not any(r.log for r in rs)]
+        if group == "allow":
+            logged += [(f, rs, stateful) for f, rs in by_group["untracked"].items() if any(r.log for r in rs)]
+        return logged + rest
+
     regions: dict[str, PacketSet] = {}
     for group, _ in _GROUPS:
         lookups: dict[tuple[int, str], _Lookup] = {}
         rules: list[tuple[Piece, str]] = []
         covered = stateful if group == "untracked" else PacketSet.empty()
-        for flow_id, frules in by_group[group].items():
+        for flow_id, frules, restrict in ordered(group):
             target = flow_chain(flow_id)
             whole = _box_set(frules)
-            if covered.is_empty() or (whole & covered).is_empty():
+            if restrict is None and (covered.is_empty() or (whole & covered).is_empty()):
                 # the boxes of one packet set are pairwise disjoint: use the model's boxes as they are
                 boxes = [(r.family, r.src, r.dst, r.proto, r.dport, r.icmp_type, r.icmp_code) for r in frules]
             else:
+                if restrict is not None:
+                    whole = whole & restrict
                 boxes = [(b.family, b.src, b.dst, b.proto, b.dport, b.icmp_type, b.icmp_code)
                          for b in (whole - covered).boxes()]
             covered = covered | whole
@@ -602,6 +615,39 @@ def stateless_problems(policy: Policy, firewall: Firewall, text: str, meaning: M
             scope = meaning.zones_addresses(i.zones, "src") & meaning.zones_addresses(o.zones, "dst")
             have = regions.get(i.name, PacketSet.empty()) & scope & enforced
             want = want_all & scope
+            if have != want:
+                out.append(Mismatch(i.name, o.name, have - want, want - have))
+    return out
+
+
+def log_problems(policy: Policy, firewall: Firewall, text: str, meaning: Meaning | None = None) -> list[Mismatch]:
+    """Where the file logs other packets than the policy asks for.
+
+    A connection-opening packet must be logged exactly when a ``log`` flow of the deciding kind
+    matches it: when it is denied by flows, a deny flow with ``log``; when it is allowed, an allow
+    flow with ``log``. ``extra`` are packets logged needlessly, ``missing`` packets not logged.
+    """
+    from ._nft_reader import logged_regions
+
+    meaning = meaning or Meaning(policy)
+    log_allow = PacketSet.empty()
+    log_deny = PacketSet.empty()
+    for f in policy.flows:
+        if f.options.log:
+            if f.action is Action.ALLOW:
+                log_allow = log_allow | meaning.flow_set(f)
+            else:
+                log_deny = log_deny | meaning.flow_set(f)
+    enforced = meaning.enforced(firewall)
+    regions = logged_regions(text, firewall, table_name(firewall.name))
+    out = []
+    for i in firewall.interfaces:
+        for o in firewall.interfaces:
+            if i.name == o.name:
+                continue
+            scope = meaning.zones_addresses(i.zones, "src") & meaning.zones_addresses(o.zones, "dst")
+            want = (enforced & log_allow & scope) | (log_deny & scope)
+            have = regions.get((i.name, o.name), PacketSet.empty())
             if have != want:
                 out.append(Mismatch(i.name, o.name, have - want, want - have))
     return out

@@ -5,7 +5,8 @@ Golden files live in tests/golden/nftables/<case>/<firewall>.nft; regenerate the
 change with ``ZONEPOLICY_UPDATE_GOLDEN=1 python -m pytest tests/test_nftables.py`` and read the diff.
 The kernel tests create their own network namespace (``ip netns add``), check (``nft -c -f``) and
 load (``nft -f``) every golden file inside it, read the loaded table back with ``nft list`` and prove
-it, and delete the namespace; they skip, saying why, when not root or when nft/ip are missing.
+it, and delete the namespace; one test sends real packets through a loaded file (stateful replies
+pass, stateless replies do not). They skip, saying why, when not root or when nft/ip are missing.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from zonepolicy.compilers.base import (
     PairRules, TargetModel, TargetRule, get_compiler, lower, prove,
 )
 from zonepolicy.compilers.nftables import (
-    NftablesCompiler, NftReadError, derived_name, file_name, log_prefix, nft_string, split_box,
+    NftablesCompiler, NftReadError, derived_name, file_name, log_prefix, log_problems, nft_string, split_box,
     stateless_problems, table_name,
 )
 from zonepolicy.model.policy import Policy
@@ -80,6 +81,12 @@ def load_text(text: str, name: str = "p.zp") -> Policy:
         return api.load_policy(path)
 
 
+def _line(needle: str) -> int:
+    """The line of tests/data/nftables/features.zp that contains ``needle``."""
+    lines = (DATA / "features.zp").read_text(encoding="utf-8").splitlines()
+    return next(k for k, ln in enumerate(lines, 1) if needle in ln)
+
+
 # ---------------------------------------------------------------- golden files and proofs
 @pytest.mark.parametrize("case, path, fw", CASE_FWS, ids=CASE_IDS)
 def test_golden(case: str, path: str, fw: str) -> None:
@@ -99,6 +106,7 @@ def test_output_proves_equal_to_the_policy(case: str, path: str, fw: str) -> Non
     text = compiled_text(path, fw)
     assert prove(policy, firewall, COMPILER.read(text, firewall), meaning) == []
     assert stateless_problems(policy, firewall, text, meaning) == []
+    assert log_problems(policy, firewall, text, meaning) == []
 
 
 def test_registered_and_capabilities_honest() -> None:
@@ -112,7 +120,7 @@ def test_inspect_is_a_warning_not_a_silent_drop() -> None:
     policy, meaning = load_case("tests/data/nftables/features.zp")
     [result] = compile_policy(policy, "nftables", meaning=meaning)
     assert [d.code for d in result.diagnostics] == ["ZP402"]
-    assert "publish" in result.diagnostics[0].message and result.diagnostics[0].span.line == 25
+    assert "publish" in result.diagnostics[0].message and result.diagnostics[0].span.line == _line("id publish")
 
 
 def test_layout_dispatches_by_pair_and_looks_up_flows() -> None:
@@ -132,7 +140,8 @@ def test_layout_dispatches_by_pair_and_looks_up_flows() -> None:
     assert all(ln.startswith("ct state new") for ln in lines[first_allow:-1])
     assert all("@deny_" in ln for ln in lines[:first_allow])
     # flow chains carry the id and file:line, log prefixes the id
-    assert 'log prefix "zp deny no-legacy: " counter drop comment "no-legacy features.zp:18"' in text
+    origin = f"features.zp:{_line('id no-legacy')}"
+    assert f'log prefix "zp deny no-legacy: " counter drop comment "no-legacy {origin}"' in text
     assert "chain flow_phones {" in text and 'log prefix "zp allow phones' not in text  # no 'log' option
 
 
@@ -149,6 +158,24 @@ def test_stateless_flows_are_notracked_and_accepted_untracked() -> None:
     assert prove(policy, firewall, COMPILER.read(broken, firewall), meaning)
     problems = stateless_problems(policy, firewall, broken, meaning)
     assert problems and all(p.extra.is_empty() and not p.missing.is_empty() for p in problems)
+
+
+def test_a_packet_is_logged_when_a_logging_flow_of_the_deciding_kind_matches() -> None:
+    """branch-443 (no log) lies inside branch-web (log), and core-syslog (stateless, log) overlaps a
+    stateful flow without log: the logging flows get the shared packets, and log_problems sees
+    a missing or a needless log."""
+    policy, meaning = load_case("tests/data/nftables/features.zp")
+    firewall = policy.firewall("edge-fw")
+    text = compiled_text("tests/data/nftables/features.zp", "edge-fw")
+    assert "jump flow_branch-443" not in text  # all its packets are logged under branch-web
+    assert "10.2.0.0/16 . 192.0.2.20 . udp . 514 : jump flow_core-syslog" in text  # a stateful lookup
+    quiet = text.replace('log prefix "zp allow branch-web: " ', "")
+    problems = log_problems(policy, firewall, quiet, meaning)
+    assert {(m.in_if, m.out_if) for m in problems} == {("eth1", "bond0.10"), ("eth1.200", "bond0.10")}
+    assert all(m.extra.is_empty() and "branch-web" in meaning.decide(m.witness()).flows for m in problems)
+    noisy = text.replace('counter accept comment "phones', 'log counter accept comment "phones')
+    [m] = log_problems(policy, firewall, noisy, meaning)
+    assert m.missing.is_empty() and m.witness().proto in (17, 132)
 
 
 def test_default_allow_ends_each_pair_with_the_remainder() -> None:
@@ -206,7 +233,7 @@ ROUNDTRIP = Sizes(top_zones=3, children=2, grandchildren=False, addresses=2, ser
 
 @given(policy_specs(ROUNDTRIP).filter(lambda s: any(len(f.interfaces) > 1 for f in s.firewalls)),
        st.integers(0, 2**32 - 1))
-def test_random_policies_compile_read_back_and_prove(spec, seed) -> None:
+def test_random_policies_compile_read_back_and_prove(kernel_ns: str | None, spec, seed) -> None:
     policy = load_text(render_policy(as_nftables(spec), seed))
     meaning = Meaning(policy)
     for result in compile_policy(policy, "nftables", meaning=meaning) if policy.firewalls else []:
@@ -215,8 +242,9 @@ def test_random_policies_compile_read_back_and_prove(spec, seed) -> None:
         fw = result.firewall
         assert prove(policy, fw, COMPILER.read(out.text, fw), meaning) == []
         assert stateless_problems(policy, fw, out.text, meaning) == []
-        if _KERNEL_NS:
-            _nft(_KERNEL_NS, "-c", "-f", "-", stdin=out.text)
+        assert log_problems(policy, fw, out.text, meaning) == []
+        if kernel_ns:
+            _nft(kernel_ns, "-c", "-f", "-", stdin=out.text)
 
 
 # ---------------------------------------------------------------- broken outputs are caught
@@ -368,27 +396,27 @@ def _skeleton(text: str) -> str:
 
 
 @pytest.mark.parametrize("text", HOSTILE)
-def test_hostile_text_injects_nothing(text: str) -> None:
+def test_hostile_text_injects_nothing(text: str, kernel_ns: str | None) -> None:
     benign = nft.render_model(_model("plain", "p", "main.zp:3"))
     hostile = nft.render_model(_model(text, text, f"{text}.zp:3"))
     assert _skeleton(hostile) == _skeleton(benign)
     for line in hostile.splitlines():  # every quoted string is within nft's limit
         for s in re.findall(r'"([^"]*)"', line):
             assert len(s.encode("utf-8")) <= nft.COMMENT_MAX
-    if _KERNEL_NS:
-        _nft(_KERNEL_NS, "-c", "-f", "-", stdin=hostile)
+    if kernel_ns:
+        _nft(kernel_ns, "-c", "-f", "-", stdin=hostile)
 
 
-def test_hostile_firewall_name_gets_a_safe_table_and_file() -> None:
+def test_hostile_firewall_name_gets_a_safe_table_and_file(kernel_ns: str | None) -> None:
     model = _model("d", firewall='fw"; flush ruleset; "')
     [out] = COMPILER.render(model)
     assert re.fullmatch(r"[A-Za-z0-9_.-]+\.nft", out.filename)
     assert "flush ruleset" not in _skeleton(out.text)
-    if _KERNEL_NS:
-        _nft(_KERNEL_NS, "-c", "-f", "-", stdin=out.text)
+    if kernel_ns:
+        _nft(kernel_ns, "-c", "-f", "-", stdin=out.text)
 
 
-def test_hostile_policy_texts_end_to_end(tmp_path: Path) -> None:
+def test_hostile_policy_texts_end_to_end(tmp_path: Path, kernel_ns: str | None) -> None:
     """Descriptions with escapes, a flow comment, a long explicit id and a file name full of syntax."""
     long_id = "a" + "-very-long-flow-id" * 12
     src = (
@@ -406,8 +434,8 @@ def test_hostile_policy_texts_end_to_end(tmp_path: Path) -> None:
     skeleton = _skeleton(out.text)
     assert "table inet x" not in skeleton and skeleton.count("table inet zonepolicy_fw") == 3
     assert prove(policy, result.firewall, COMPILER.read(out.text, result.firewall)) == []
-    if _KERNEL_NS:
-        _nft(_KERNEL_NS, "-c", "-f", "-", stdin=out.text)
+    if kernel_ns:
+        _nft(kernel_ns, "-c", "-f", "-", stdin=out.text)
 
 
 def test_interface_names_linux_cannot_use_are_errors() -> None:
@@ -420,7 +448,7 @@ def test_interface_names_linux_cannot_use_are_errors() -> None:
     assert [(d.code, d.span.line) for d in result.diagnostics] == [("ZP403", 6), ("ZP403", 7)]
 
 
-def test_rule_form_for_boxes_too_big_for_a_map(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_rule_form_for_boxes_too_big_for_a_map(monkeypatch: pytest.MonkeyPatch, kernel_ns: str | None) -> None:
     """Above MAP_ELEMENT_LIMIT a box becomes one rule with sets (named when the list repeats)."""
     monkeypatch.setattr(nft, "MAP_ELEMENT_LIMIT", 0)
     policy, meaning = load_case("tests/data/nftables/features.zp")
@@ -431,8 +459,8 @@ def test_rule_form_for_boxes_too_big_for_a_map(monkeypatch: pytest.MonkeyPatch) 
     assert re.search(r"ct state new ip saddr @addr4_\w+ ip daddr", out.text)
     assert prove(policy, fw, COMPILER.read(out.text, fw), meaning) == []
     assert stateless_problems(policy, fw, out.text, meaning) == []
-    if _KERNEL_NS:
-        _nft(_KERNEL_NS, "-c", "-f", "-", stdin=out.text)
+    if kernel_ns:
+        _nft(kernel_ns, "-c", "-f", "-", stdin=out.text)
 
 
 # ---------------------------------------------------------------- determinism
@@ -469,23 +497,36 @@ def _nft(ns: str, *args: str, stdin: str | None = None) -> str:
     return proc.stdout
 
 
-def _make_ns() -> str | None:
+def _ip(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([_tool("ip") or "ip", *args], capture_output=True, text=True, timeout=60)
+
+
+def _remove_stale_namespaces(prefix: str) -> None:
+    """Namespaces a killed run of this module left behind (named after a process that is gone)."""
+    for line in _ip("netns", "list").stdout.splitlines():
+        name = line.split()[0] if line.strip() else ""
+        m = re.fullmatch(re.escape(prefix) + r"(\d+)(-\w+)?", name)
+        if m and not Path(f"/proc/{m.group(1)}").exists():
+            _ip("netns", "del", name)
+
+
+@pytest.fixture(scope="module")
+def kernel_ns() -> Iterator[str | None]:
+    """A network namespace of this test module's own (None when the kernel tests cannot run);
+    deleted afterwards whatever happens."""
     if _kernel_reason():
-        return None
+        yield None
+        return
+    _remove_stale_namespaces("zp-nfttest-")
     ns = f"zp-nfttest-{os.getpid()}"
-    subprocess.run([_tool("ip") or "ip", "netns", "del", ns], capture_output=True)  # a stale one of ours
-    proc = subprocess.run([_tool("ip") or "ip", "netns", "add", ns], capture_output=True, text=True)
-    return ns if proc.returncode == 0 else None
-
-
-_KERNEL_NS: str | None = _make_ns()
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _delete_namespace() -> Iterator[None]:
-    yield
-    if _KERNEL_NS:
-        subprocess.run([_tool("ip") or "ip", "netns", "del", _KERNEL_NS], capture_output=True)
+    _ip("netns", "del", ns)
+    if _ip("netns", "add", ns).returncode != 0:
+        yield None
+        return
+    try:
+        yield ns
+    finally:
+        _ip("netns", "del", ns)
 
 
 def _golden_files() -> list[Path]:
@@ -494,25 +535,127 @@ def _golden_files() -> list[Path]:
 
 @pytest.mark.root
 @pytest.mark.parametrize("path", _golden_files(), ids=lambda p: f"{p.parent.name}-{p.stem}")
-def test_kernel_accepts_golden_file(path: Path) -> None:
-    if _KERNEL_NS is None:
+def test_kernel_accepts_golden_file(path: Path, kernel_ns: str | None) -> None:
+    if kernel_ns is None:
         pytest.skip(_kernel_reason() or "could not create a network namespace")
-    _nft(_KERNEL_NS, "-c", "-f", str(path))
+    _nft(kernel_ns, "-c", "-f", str(path))
 
 
 @pytest.mark.root
 @pytest.mark.parametrize("case, path, fw", CASE_FWS, ids=CASE_IDS)
-def test_kernel_loads_twice_and_the_listing_proves(case: str, path: str, fw: str) -> None:
+def test_kernel_loads_twice_and_the_listing_proves(case: str, path: str, fw: str, kernel_ns: str | None) -> None:
     """Load into the test's namespace (twice: the file replaces its table atomically), list it back
     as nft prints it, and prove the listing."""
-    if _KERNEL_NS is None:
+    if kernel_ns is None:
         pytest.skip(_kernel_reason() or "could not create a network namespace")
     policy, meaning = load_case(path)
     firewall = policy.firewall(fw)
     golden = GOLDEN / case / f"{fw}.nft"
-    _nft(_KERNEL_NS, "-f", str(golden))
-    _nft(_KERNEL_NS, "-f", str(golden))
-    listed = _nft(_KERNEL_NS, "list", "table", "inet", table_name(fw))
+    _nft(kernel_ns, "-f", str(golden))
+    _nft(kernel_ns, "-f", str(golden))
+    listed = _nft(kernel_ns, "list", "table", "inet", table_name(fw))
     assert prove(policy, firewall, COMPILER.read(listed, firewall), meaning) == []
     assert stateless_problems(policy, firewall, listed, meaning) == []
-    _nft(_KERNEL_NS, "delete", "table", "inet", table_name(fw))
+    assert log_problems(policy, firewall, listed, meaning) == []
+    _nft(kernel_ns, "delete", "table", "inet", table_name(fw))
+
+
+LAB_POLICY = """\
+policy lab { default deny; intrazone allow }
+zone lab { networks 10.8.0.0/24 }
+zone guests { networks 10.9.0.0/24 }
+allow lab -> guests : udp/69 { stateless; log; id tftp }
+allow lab -> guests : tcp/80 { id web }
+firewall gw { target nftables; interface lab0 -> lab; interface guest0 -> guests }
+"""
+
+_SERVER = """
+import socket, sys, threading
+def udp():
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("0.0.0.0", 69)); s.settimeout(4)
+    try:
+        while True:
+            data, addr = s.recvfrom(100); print("udp", addr[0], flush=True); s.sendto(b"reply", addr)
+    except socket.timeout:
+        pass
+def tcp():
+    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("0.0.0.0", 80))
+    s.listen(); s.settimeout(4)
+    try:
+        while True:
+            c, a = s.accept(); c.sendall(b"hi"); c.close()
+    except socket.timeout:
+        pass
+ts = [threading.Thread(target=udp), threading.Thread(target=tcp)]
+[t.start() for t in ts]
+print("ready", flush=True)
+[t.join() for t in ts]
+"""
+
+_CLIENT = """
+import socket, sys
+s = socket.socket(); s.settimeout(1.5)
+try:
+    s.connect((sys.argv[1], 80)); print("tcp", s.recv(10).decode())
+except OSError:
+    print("tcp none")
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.settimeout(1.5)
+u.sendto(b"x", (sys.argv[1], 69))
+try:
+    print("udp", u.recvfrom(10)[0].decode())
+except OSError:
+    print("udp none")
+"""
+
+
+@pytest.mark.root
+def test_kernel_traffic_stateful_and_stateless(tmp_path: Path, kernel_ns: str | None) -> None:
+    """Real packets through a loaded file: a stateful flow gets its replies, a stateless one does
+    not (its reply is judged like any packet and dropped), the reverse direction is closed, and the
+    flow chains count. Three namespaces of this test's own, deleted afterwards."""
+    if kernel_ns is None:
+        pytest.skip(_kernel_reason() or "could not create a network namespace")
+    import sys
+
+    policy = load_text(LAB_POLICY)
+    [result] = compile_policy(policy, "nftables")
+    rules = tmp_path / "gw.nft"
+    rules.write_text(result.outputs[0].text, encoding="utf-8")
+    fw, lab, guest = (f"{kernel_ns}-{x}" for x in ("fw", "lab", "guest"))
+    ip = _tool("ip") or "ip"
+    servers: list[subprocess.Popen] = []
+    try:
+        for ns in (fw, lab, guest):
+            assert _ip("netns", "add", ns).returncode == 0
+        for leg, ns, net in (("lab0", lab, "10.8.0"), ("guest0", guest, "10.9.0")):
+            assert _ip("link", "add", leg, "netns", fw, "type", "veth", "peer", "name", "eth0", "netns", ns).returncode == 0
+            for cmd in (["addr", "add", f"{net}.1/24", "dev", leg], ["link", "set", leg, "up"]):
+                assert _ip("-n", fw, *cmd).returncode == 0
+            for cmd in (["addr", "add", f"{net}.10/24", "dev", "eth0"], ["link", "set", "eth0", "up"],
+                        ["link", "set", "lo", "up"], ["route", "add", "default", "via", f"{net}.1"]):
+                assert _ip("-n", ns, *cmd).returncode == 0
+        subprocess.run([ip, "netns", "exec", fw, "sysctl", "-qw", "net.ipv4.ip_forward=1"], check=True)
+        _nft(fw, "-f", str(rules))
+        for ns in (guest, lab):
+            p = subprocess.Popen([ip, "netns", "exec", ns, sys.executable, "-c", _SERVER], stdout=subprocess.PIPE,
+                                 text=True)
+            servers.append(p)
+            assert p.stdout is not None and p.stdout.readline().strip() == "ready"
+
+        def client(ns: str, dst: str) -> list[str]:
+            out = subprocess.run([ip, "netns", "exec", ns, sys.executable, "-c", _CLIENT, dst], capture_output=True,
+                                 text=True, timeout=30)
+            return out.stdout.split("\n")[:2]
+
+        assert client(lab, "10.9.0.10") == ["tcp hi", "udp none"]  # stateless: no implicit reply
+        assert client(guest, "10.8.0.10") == ["tcp none", "udp none"]  # nothing allows guests -> lab
+        received = [p.communicate(timeout=30)[0] for p in servers]
+        assert "udp 10.8.0.10" in received[0]  # the stateless datagram did arrive
+        assert "udp" not in received[1]
+        counts = _nft(fw, "list", "chain", "inet", "zonepolicy_gw", "flow_tftp")
+        assert re.search(r'log prefix "zp allow tftp: " counter packets 1 ', counts)
+    finally:
+        for p in servers:
+            p.kill()
+        for ns in (fw, lab, guest):
+            _ip("netns", "del", ns)
