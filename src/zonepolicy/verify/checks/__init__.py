@@ -88,6 +88,16 @@ class Context:
         return found
 
     # ---- findings
+    def render(self, packets: PacketSet):
+        """Witness, first boxes and box count of a set; cached, because several rules often report
+        the same flow's packets and rendering boxes is the costly part of a finding."""
+        key = ("render", packets)
+        found = self._cache.get(key)
+        if found is None:
+            boxes = packets.boxes()
+            found = self._cache[key] = (packets.pick(), tuple(str(b) for b in boxes[:AFFECTED_LIMIT]), len(boxes))
+        return found
+
     def finding(self, rule: Rule, message: str, *, span: Span | None = None, packets: PacketSet | None = None,
                 flows: Iterable[Flow] = (), zones: Iterable[str] = (), hint: str | None = None,
                 related: tuple[tuple[str, Span], ...] = ()) -> Finding:
@@ -97,10 +107,7 @@ class Context:
         affected: tuple[str, ...] = ()
         total = 0
         if packets is not None and not packets.is_empty():
-            witness = packets.pick()
-            boxes = packets.boxes()
-            total = len(boxes)
-            affected = tuple(str(b) for b in boxes[:AFFECTED_LIMIT])
+            witness, affected, total = self.render(packets)
         if span is None and flows:
             span = flows[0].span
         return Finding(
