@@ -46,6 +46,7 @@ TARGET = "huawei-usg"
 DESCRIPTION_LIMIT = 127  # characters a USG rule description may hold
 ZONE_NAME_LIMIT = 32
 RULE_NAME_LIMIT = 63
+MEMBER_LIMIT = 256  # member ids 0..255: the smallest USG6000E models' range
 RESERVED_PRIORITIES = frozenset({5, 50, 85, 100})  # untrust, dmz, trust, local: fixed, cannot be shared
 PRIORITIES = tuple(p for p in range(1, 100) if p not in RESERVED_PRIORITIES)
 PORT_PROTOCOLS = {6: "tcp", 17: "udp", 132: "sctp"}
@@ -178,6 +179,11 @@ def service_members(rule: TargetRule) -> tuple[str, ...] | None:
     return tuple(out)
 
 
+def _chunks(members: tuple[str, ...]) -> list[tuple[str, ...]]:
+    """Members in runs of at most MEMBER_LIMIT (one object each)."""
+    return [members[i:i + MEMBER_LIMIT] for i in range(0, len(members), MEMBER_LIMIT)]
+
+
 def object_name(kind: str, members: tuple[str, ...]) -> str:
     return f"zp_{kind}_{_digest(chr(10).join(members), 12)}"
 
@@ -191,21 +197,25 @@ def render_model(model: TargetModel) -> str:
     policy: list[str] = ["security-policy"]
     for n, pair in enumerate(model.pairs, 1):
         for k, rule in enumerate(pair.rules, 1):
-            src, dst = address_members(rule.src), address_members(rule.dst)
-            src_name, dst_name = object_name("a", src), object_name("a", dst)
-            addresses.setdefault(src_name, src)
-            addresses.setdefault(dst_name, dst)
-            svc = service_members(rule)
             policy += [f" rule name p{n:03d}r{k:04d}-{safe_id(rule.flow_id)}",
                        f"  description {description(rule)}",
                        f"  source-zone {zones[pair.in_if]}",
-                       f"  destination-zone {zones[pair.out_if]}",
-                       f"  source-address address-set {src_name}",
-                       f"  destination-address address-set {dst_name}"]
-            if svc is not None:
-                svc_name = object_name("s", svc)
-                services.setdefault(svc_name, svc)
-                policy.append(f"  service {svc_name}")
+                       f"  destination-zone {zones[pair.out_if]}"]
+            # several address-set (service) lines in one rule are a union, so a list longer than the
+            # device's member ids allow is split over several objects
+            svc = service_members(rule)
+            if not rule.src or not rule.dst or svc == ():
+                # an absent address or service line means "any": never emit one for an empty list
+                raise ValueError(f"empty match list in a rule of flow {rule.flow_id}")
+            for field_name, nets in (("source-address", rule.src), ("destination-address", rule.dst)):
+                for chunk in _chunks(address_members(nets)):
+                    name = object_name("a", chunk)
+                    addresses.setdefault(name, chunk)
+                    policy.append(f"  {field_name} address-set {name}")
+            for chunk in _chunks(svc) if svc is not None else ():
+                name = object_name("s", chunk)
+                services.setdefault(name, chunk)
+                policy.append(f"  service {name}")
             if rule.log:
                 policy.append("  policy logging")
             policy.append(f"  action {'permit' if rule.action is Action.ALLOW else 'deny'}")
@@ -389,10 +399,10 @@ def parse(text: str) -> Config:
             else:
                 raise ReadError(number, f"unsupported zone command {line.strip()[:60]!r}")
         elif block == "address-set" and depth == 1 and len(words) >= 2 and words[0] == "address":
-            _int(words[1], 511, number)
+            _int(words[1], MEMBER_LIMIT - 1, number)
             cfg.addresses[str(current)].append(_address_member(words[2:], number))
         elif block == "service-set" and depth == 1 and len(words) >= 2 and words[0] == "service":
-            _int(words[1], 511, number)
+            _int(words[1], MEMBER_LIMIT - 1, number)
             cfg.services[str(current)] = cfg.services[str(current)] | _service_member(words[2:], number)
         elif block == "policy" and depth == 1:
             if words[:2] == ["rule", "name"] and len(words) == 3:
