@@ -6,7 +6,7 @@ One file ``<firewall>.cfg`` per firewall, in the layout of ``display current-con
 * **One security zone per interface** (``firewall zone name Z`` / ``set priority N`` /
   ``add interface I``). The model is per interface pair; USG policies are per zone pair, so giving
   each interface its own zone makes the two the same thing. Zone names are derived from the
-  interface name (``/`` → ``_``, injective because a valid interface name has no ``_``);
+  interface name (``/`` → ``_``, ``.`` → ``-``; injective on valid interface names);
   priorities are distinct (USG refuses two zones with one priority) and avoid the built-in
   zones' 5, 50, 85 and 100.
 * **Objects** ``ip address-set zp_a_<hash> type object`` and ``ip service-set zp_s_<hash> type
@@ -82,9 +82,11 @@ def check_interface_name(name: str) -> str:
 
 
 def zone_name(interface: str) -> str:
-    """The security zone of one interface: the name with ``/`` as ``_`` (``_`` never occurs in a valid
-    interface name, so this is injective), cut and completed with a hash when too long."""
-    name = interface.replace("/", "_")
+    """The security zone of one interface: the name with ``/`` as ``_`` and ``.`` as ``-``, so only
+    letters, digits, ``_`` and ``-`` remain. Injective on valid interface names: ``_`` never occurs in
+    one, and a ``-`` after the first digit can only come from a ``.``. Cut and completed with a hash
+    when longer than the device allows."""
+    name = interface.replace("/", "_").replace(".", "-")
     if len(name) > ZONE_NAME_LIMIT:
         name = f"{name[:ZONE_NAME_LIMIT - 9]}~{_digest(interface)}"
     return name

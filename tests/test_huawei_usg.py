@@ -232,7 +232,7 @@ def _without_rule(text: str, predicate) -> str:
 def test_dropping_a_permit_is_caught() -> None:
     policy, meaning, text = _features()
     broken = _without_rule(text, lambda b: "flow f" in b and "action permit" in b
-                           and "source-zone GigabitEthernet1_0_0\n" in b and "destination-zone Eth-Trunk1.100" in b)
+                           and "source-zone GigabitEthernet1_0_0\n" in b and "destination-zone Eth-Trunk1-100" in b)
     found = _mismatches(policy, meaning, broken)
     assert list(found) == [("GigabitEthernet1/0/0", "Eth-Trunk1.100")]
     m = found[("GigabitEthernet1/0/0", "Eth-Trunk1.100")]
@@ -377,6 +377,7 @@ def test_interface_names_the_usg_cannot_use_are_refused(name: str) -> None:
 def test_names_and_text_helpers() -> None:
     assert check_interface_name("Eth-Trunk7.211") == "" and check_interface_name("GigabitEthernet1/0/0.200") == ""
     assert zone_name("GigabitEthernet1/0/1") == "GigabitEthernet1_0_1"
+    assert zone_name("Eth-Trunk1.10") == "Eth-Trunk1-10" != zone_name("Eth-Trunk1/10")
     long = "GigabitEthernet" + "1/0/1" * 3
     assert len(zone_name(long)) <= 32 and zone_name(long) != zone_name(long + "1")
     assert safe_id("web-public") == "web-public"
