@@ -381,6 +381,19 @@ def compile_(policy: str, target: str | None, firewalls: tuple[str, ...], output
 
 
 @main.command()
+@click.option("--format", "output_format", type=click.Choice(["text", "markdown"]), default="text")
+@guarded
+def rules(output_format: str) -> None:
+    """List the verifier's rules (built-in packs), or print the Markdown catalogue.
+
+    Example: zonepolicy rules --format markdown > docs/verifier.md
+    """
+    from .verify import catalogue
+
+    click.echo(catalogue.render_markdown() if output_format == "markdown" else catalogue.render_text(), nl=False)
+
+
+@main.command()
 @click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
 def completion(shell: str) -> None:
     """Print the shell completion script: eval "$(zonepolicy completion bash)"."""
