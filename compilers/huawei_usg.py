@@ -15,8 +15,10 @@ One file ``<firewall>.cfg`` per firewall, in the layout of ``display current-con
 * **security-policy**: one ``rule name`` per model rule, in the model's first-match order, each
   with ``description flow <id> <file:line>``, its source and destination zone, address sets,
   service set (none: any service) and ``action permit|deny``; ``policy logging`` for ``log`` flows.
-  Every pair ends with an explicit deny rule, and the block ends with ``default action deny`` (the
-  device's implicit deny-any, restated so a ``default action permit`` left on the box is undone).
+  Every pair that has rules ends with an explicit deny rule (so its rule run means the same
+  whatever the default), and the block ends with ``default action deny`` — the device's implicit
+  deny-any, restated so a ``default action permit`` left on the box is undone — which closes the
+  pairs without rules (an explicit rule for each would double the rule count of a core firewall).
   Rules of different zone pairs never match the same packet, so one global list in pair order is
   per-pair first match.
 
@@ -221,6 +223,8 @@ def render_model(model: TargetModel) -> str:
             if rule.log:
                 policy.append("  policy logging")
             policy.append(f"  action {'permit' if rule.action is Action.ALLOW else 'deny'}")
+        if not pair.rules:
+            continue  # nothing of this pair is allowed: the closing 'default action deny' says it once
         policy += [f" rule name p{n:03d}-drop",
                    f"  description {clean_text(f'no flow allows {pair.in_if} -> {pair.out_if}')}",
                    f"  source-zone {zones[pair.in_if]}",
