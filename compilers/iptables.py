@@ -150,11 +150,14 @@ def log_prefix(flow_id: str) -> str:
 
 def check_interface_name(name: str) -> str | None:
     """Why ``name`` cannot be used as a Linux interface name in an iptables rule, or None."""
-    if not _IFNAME.fullmatch(name) or name in (".", ".."):
-        if len(name) > 15:
-            return "longer than 15 characters (Linux IFNAMSIZ)"
-        return "only A-Z, a-z, 0-9, '_', '.', '-' are allowed (and no leading '-')"
-    return None
+    if _IFNAME.fullmatch(name) and name not in (".", ".."):
+        return None
+    why = []
+    if len(name) > 15:
+        why.append("longer than 15 characters (Linux IFNAMSIZ)")
+    if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", name) or name in (".", ".."):
+        why.append("only A-Z, a-z, 0-9, '_', '.', '-' are allowed (and no leading '-')")
+    return "; ".join(why)
 
 
 def chain_names(pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
