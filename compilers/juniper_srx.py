@@ -55,7 +55,8 @@ Semantics, and why:
   quoted string.
 
 The reader (:func:`parse`, :meth:`JuniperSrxCompiler.read`) reads exactly this subset back into
-first-match rules per interface pair for :func:`~zonepolicy.compilers.base.prove`.
+first-match rules per interface pair for :func:`~zonepolicy.compilers.base.prove`;
+:func:`log_problems` proves from the same reading that logging is exact.
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ from zonepolicy.diagnostics import Diagnostic, Severity
 from zonepolicy.errors import InvalidPolicy
 from zonepolicy.model.policy import Firewall, Policy
 from zonepolicy.model.values import Action, Network
+from zonepolicy.semantics.meaning import Meaning
 from zonepolicy.semantics.packetset import PacketSet
 
 from .base import Compiler, Feature, Output, ReadPair, ReadRule, TargetModel, TargetRule, register
@@ -565,22 +567,82 @@ class JuniperSrxCompiler(Compiler):
         definition order, then the default policy. Interfaces named in the file but not in the
         firewall are evaluated too, so a zone given to an unknown interface shows as a mismatch."""
         cfg = parse(text)
-        names = sorted({i.name for i in firewall.interfaces} | set(cfg.zone_of))
         cache: dict[tuple[str, str], tuple[ReadRule, ...]] = {}
         pairs = []
-        for i in names:
-            for o in names:
-                if i == o:
-                    continue
-                zi, zo = cfg.zone_of.get(i), cfg.zone_of.get(o)
-                if zi is None or zo is None:  # an interface in no zone passes no traffic
-                    pairs.append(ReadPair(i, o, ()))
-                    continue
-                if (zi, zo) not in cache:
-                    rules = [ReadRule(policy_set(cfg, p), p.action == "permit", p.description or p.name)
-                             for p in cfg.policies.get((zi, zo), {}).values()]
-                    if cfg.default_permit:
-                        rules.append(ReadRule(PacketSet.universe(), True, "default-policy permit-all"))
-                    cache[(zi, zo)] = tuple(rules)
-                pairs.append(ReadPair(i, o, cache[(zi, zo)]))
+        for i, o, ctx in _contexts(cfg, firewall):
+            if ctx is None:  # an interface in no zone passes no traffic
+                pairs.append(ReadPair(i, o, ()))
+                continue
+            if ctx not in cache:
+                rules = [ReadRule(policy_set(cfg, p), p.action == "permit", p.description or p.name)
+                         for p in cfg.policies.get(ctx, {}).values()]
+                if cfg.default_permit:
+                    rules.append(ReadRule(PacketSet.universe(), True, "default-policy permit-all"))
+                cache[ctx] = tuple(rules)
+            pairs.append(ReadPair(i, o, cache[ctx]))
         return pairs
+
+
+def _contexts(cfg: Config, firewall: Firewall) -> list[tuple[str, str, tuple[str, str] | None]]:
+    """(in, out, zone context or None) for every ordered pair of the firewall's interfaces and of
+    those the file zones, so a zone given to an interface the policy does not know is evaluated."""
+    names = sorted({i.name for i in firewall.interfaces} | set(cfg.zone_of))
+    out: list[tuple[str, str, tuple[str, str] | None]] = []
+    for i in names:
+        for o in names:
+            if i != o:
+                zi, zo = cfg.zone_of.get(i), cfg.zone_of.get(o)
+                out.append((i, o, (zi, zo) if zi is not None and zo is not None else None))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class LogProblem:
+    """Sessions of a pair logged that no ``log`` flow of the deciding action asks for, or not logged
+    although one does."""
+
+    in_if: str
+    out_if: str
+    extra: PacketSet  # logged, not asked for
+    missing: PacketSet  # asked for, not logged
+
+    def describe(self) -> str:
+        parts = [f"{self.in_if} -> {self.out_if}:"]
+        if not self.extra.is_empty():
+            parts.append(f"  logs what no log flow decides, e.g. {self.extra.pick()}")
+        if not self.missing.is_empty():
+            parts.append(f"  does not log what a log flow decides, e.g. {self.missing.pick()}")
+        return "\n".join(parts)
+
+
+def log_problems(policy: Policy, firewall: Firewall, text: str, meaning: Meaning | None = None) -> list[LogProblem]:
+    """Prove ``LOG`` honest: per pair, a session is logged (its first matching policy has ``then log
+    session-init``) exactly when a ``log`` flow of the deciding action matches it — any deny flow
+    decides where one matches, otherwise the allow flows. ``prove`` cannot see logging."""
+    meaning = meaning or Meaning(policy)
+    deny = deny_log = allow_log = PacketSet.empty()
+    for flow in policy.flows:
+        fs = meaning.flow_set(flow)
+        if flow.action is Action.DENY:
+            deny = deny | fs
+            if flow.options.log:
+                deny_log = deny_log | fs
+        elif flow.options.log:
+            allow_log = allow_log | fs
+    asked = deny_log | (allow_log - deny)
+    zones = {i.name: i.zones for i in firewall.interfaces}
+    cfg = parse(text)
+    problems = []
+    for i, o, ctx in _contexts(cfg, firewall):
+        logged, seen = PacketSet.empty(), PacketSet.empty()
+        for p in cfg.policies.get(ctx, {}).values() if ctx else ():
+            packets = policy_set(cfg, p) - seen
+            if p.log:
+                logged = logged | packets
+            seen = seen | packets
+        want = PacketSet.empty()
+        if i in zones and o in zones:
+            want = asked & meaning.zones_addresses(zones[i], "src") & meaning.zones_addresses(zones[o], "dst")
+        if logged != want:
+            problems.append(LogProblem(i, o, logged - want, want - logged))
+    return problems

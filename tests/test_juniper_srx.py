@@ -24,7 +24,8 @@ from zonepolicy import api
 from zonepolicy.compile import compile_policy
 from zonepolicy.compilers.base import Output, TargetRule, check_capabilities, get_compiler, lower, prove
 from zonepolicy.compilers.juniper_srx import (
-    App, JuniperSrxCompiler, ReadError, applications, check_interface_name, junos_text, output_name, parse,
+    App, JuniperSrxCompiler, ReadError, applications, check_interface_name, junos_text, log_problems, output_name,
+    parse,
     policy_name, tokenize, zone_name,
 )
 from zonepolicy.errors import InvalidPolicy
@@ -93,6 +94,7 @@ def test_output_proves_equal_to_the_policy(case: str, path: str, fw: str) -> Non
     firewall = policy.firewall(fw)
     outs = compile_fw(policy, fw, meaning)
     assert prove(policy, firewall, COMPILER.read_outputs(outs, firewall), meaning) == []
+    assert log_problems(policy, firewall, outs[0].text, meaning) == []
 
 
 @pytest.mark.parametrize("case, path, fw", CASE_FWS, ids=CASE_IDS)
@@ -212,6 +214,8 @@ def test_random_policies_render_read_back_and_prove(spec, seed: int, toggles: in
         parse(outs[0].text)
         mismatches = prove(policy, fw, COMPILER.read_outputs(outs, fw), meaning)
         assert mismatches == [], "\n".join(m.describe() for m in mismatches)
+        problems = log_problems(policy, fw, outs[0].text, meaning)
+        assert problems == [], "\n".join(p.describe() for p in problems)
 
 
 # ---------------------------------------------------------------- broken outputs are caught
@@ -294,6 +298,23 @@ def test_flipped_verdict_and_default_permit_are_caught() -> None:
     no_final = "\n".join(line for line in opened.split("\n") if "-deny " not in line or "zp1-" not in line)
     found = _mismatches(policy, meaning, no_final)  # … without it, permit-all opens the pair
     assert any(not m.extra.is_empty() for m in found)
+
+
+def test_missing_or_extra_log_is_caught_by_the_log_check() -> None:
+    """prove compares verdicts only; log_problems finds a lost or an added ``then log``."""
+    policy, meaning, [out] = _features()
+    fw = policy.firewall("fw1")
+    lost = "\n".join(line for line in out.text.split("\n")
+                     if not line.endswith(" policy zp7-1-deny-legacy then log session-init"))
+    assert lost != out.text and _mismatches(policy, meaning, lost) == []
+    problems = log_problems(policy, fw, lost, meaning)
+    assert [(p.in_if, p.out_if) for p in problems] == [("ge-0/0/0.0", "reth0.100")]
+    assert Packet.of("10.1.0.1", "10.2.0.1", 6, dport=23) in problems[0].missing
+    assert "does not log" in problems[0].describe()
+    ctx = f"set security policies from-zone {zone_name('ge-0/0/0.0')} to-zone {zone_name('reth0.100')}"
+    added = out.text + f"{ctx} policy zp7-deny then log session-init\n"  # the final deny now logs
+    problems = log_problems(policy, fw, added, meaning)
+    assert [(p.in_if, p.out_if) for p in problems] == [("ge-0/0/0.0", "reth0.100")] and problems[0].missing.is_empty()
 
 
 def test_foreign_interface_in_a_zone_is_caught() -> None:
