@@ -1,0 +1,218 @@
+"""The ``cisco-asa`` back end: one extended access-list per interface, bound inbound by nameif.
+
+Output, per firewall, one file ``<firewall>.asa``::
+
+    same-security-traffic permit inter-interface      the ACLs decide, not equal security levels
+    interface GigabitEthernet0/0
+     nameif GigabitEthernet0_0
+    access-list ZP_GigabitEthernet0_0_IN remark zp pair GigabitEthernet0/0 -> GigabitEthernet0/1
+    access-list ZP_GigabitEthernet0_0_IN remark flow web-in examples/x.zp:12
+    access-list ZP_GigabitEthernet0_0_IN extended permit tcp 10.1.0.0 255.255.0.0 host 10.2.0.5 eq 443 log
+    access-list ZP_GigabitEthernet0_0_IN remark zp end of pairs
+    access-list ZP_GigabitEthernet0_0_IN extended deny ip any any
+    access-group ZP_GigabitEthernet0_0_IN in interface GigabitEthernet0_0
+
+Why: the ASA's ACLs are unified (IPv4 and IPv6 entries in one list, ``any4``/``any6``), so one
+inbound ACL per interface carries every pair the interface is the ingress of, pair after pair (the
+ingress reasoning and the reader are in :mod:`._cisco`). The ASA is stateful for every permitted
+connection, so stateful flows need nothing more; a *stateless* flow cannot be expressed (its
+replies would pass anyway) and is refused by the shared check. Names: interface names must look like
+ASA names (ZP403 otherwise); the nameif and ACL name are the interface name with ``/ : .`` as ``_``
+(+ a hash on collision). Remarks are cleaned as for IOS (ASCII, no ``? ! # " \\ ; |``, 100 characters).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from zonepolicy.diagnostics import Diagnostic, Severity
+from zonepolicy.errors import InvalidPolicy
+from zonepolicy.model.policy import Firewall, Policy
+from zonepolicy.model.values import Network
+
+from . import _cisco as cc
+from .base import Compiler, Feature, Output, ReadPair, TargetModel, register
+
+_PROTO_OUT = {(4, 1): "icmp", (6, 58): "icmp6"}
+_PROTO_IN = {"ip": None, "tcp": 6, "udp": 17, "icmp": 1, "icmp6": 58}
+
+
+def address(net: Network) -> str:
+    """An ASA address: ``any4``/``any6``, ``host A``, ``A MASK`` (IPv4) or ``A/LEN`` (IPv6)."""
+    if net.prefixlen == 0:
+        return f"any{net.version}"
+    if net.prefixlen == net.max_prefixlen:
+        return f"host {net.network_address}"
+    return f"{net.network_address} {net.netmask}" if net.version == 4 else str(net)
+
+
+def ace_text(name: str, ace: cc.Ace) -> str:
+    """One ``access-list NAME extended`` line."""
+    proto = "ip" if ace.proto is None else {6: "tcp", 17: "udp"}.get(ace.proto) or _PROTO_OUT.get(
+        (ace.family, ace.proto), str(ace.proto))
+    words = ["access-list", name, "extended", "permit" if ace.permit else "deny", proto, address(ace.src),
+             address(ace.dst)]
+    if ace.ports is not None and ace.ports != (0, 65535):
+        lo, hi = ace.ports
+        words += ["eq", str(lo)] if lo == hi else ["range", str(lo), str(hi)]
+    if ace.icmp is not None:
+        words += [str(ace.icmp[0])] + ([str(ace.icmp[1])] if ace.icmp[1] is not None else [])
+    if ace.log:
+        words.append("log")
+    return " ".join(words)
+
+
+def render_text(model: TargetModel) -> str:
+    names = [n for n, _ in model.interfaces]
+    nameifs = cc.interface_tokens(names, 48)
+    acls = {n: f"ZP_{t}_IN" for n, t in cc.interface_tokens(names, 200).items()}
+    lines = [f"! zonepolicy {cc.clean_remark(model.policy)} firewall {cc.clean_remark(model.firewall)} (cisco-asa)"]
+    if model.description:
+        lines.append(f"! {cc.clean_remark(model.description)}")
+    lines += ["!", "same-security-traffic permit inter-interface"]
+    for n in names:
+        lines += ["!", f"interface {n}", f" nameif {nameifs[n]}"]
+    for n in names:
+        acl = acls[n]
+        lines += ["!", f"access-list {acl} remark zonepolicy ingress {n}"]
+        for pair in model.pairs:
+            if pair.in_if != n:
+                continue
+            lines.append(f"access-list {acl} remark {cc.pair_remark(pair.in_if, pair.out_if)}")
+            last = None
+            for rule in cc.ordered(list(pair.rules)):
+                if rule.flow_id != last:
+                    lines.append(f"access-list {acl} remark {cc.flow_remark(rule.flow_id, rule.origin)}")
+                    last = rule.flow_id
+                lines += [ace_text(acl, a) for a in cc.rule_aces(rule, reflect=False)]
+        lines += [f"access-list {acl} remark {cc.END_MARK}", f"access-list {acl} extended deny ip any any",
+                  f"access-group {acl} in interface {nameifs[n]}"]
+    return "\n".join(lines) + "\n"
+
+
+# ---- reading back
+def _address(tokens: list[str], k: int, number: int) -> tuple[list[Network], int]:
+    try:
+        t = tokens[k]
+        if t in ("any4", "any6", "any"):
+            nets = {"any4": ["0.0.0.0/0"], "any6": ["::/0"], "any": ["0.0.0.0/0", "::/0"]}[t]
+            return [ipaddress.ip_network(x) for x in nets], k + 1
+        if t == "host":
+            return [ipaddress.ip_network(tokens[k + 1])], k + 2
+        if "/" in t:
+            net = ipaddress.ip_network(t, strict=True)
+            if net.version != 6:
+                raise ValueError("the ASA writes IPv4 prefixes with a netmask")
+            return [net], k + 1
+        return [cc.wildcard_network(t, tokens[k + 1], number, mask=True)], k + 2
+    except (IndexError, ValueError) as err:
+        raise cc.CiscoReadError(number, f"bad address in {' '.join(tokens)!r}: {err}") from None
+
+
+def parse_ace(tokens: list[str], number: int) -> list[cc.Ace]:
+    """The entries of one ``permit``/``deny ...`` (``any`` on both sides is one entry per family)."""
+    if len(tokens) < 4 or tokens[0] not in ("permit", "deny"):
+        raise cc.CiscoReadError(number, "not an access-list entry")
+    word = tokens[1]
+    if word in _PROTO_IN:
+        proto = _PROTO_IN[word]
+    elif word.isdigit() and 0 < int(word) <= 255:
+        proto = int(word)
+    else:
+        raise cc.CiscoReadError(number, f"unknown protocol {word!r}")
+    srcs, k = _address(tokens, 2, number)
+    dsts, k = _address(tokens, k, number)
+    ports, icmp, log, reflect, _ = cc.parse_ace_tail(tokens, k, number, proto if word in ("icmp", "icmp6") else None)
+    if reflect or (ports is not None and proto not in (6, 17)):
+        raise cc.CiscoReadError(number, "an option this entry cannot have")
+    out = []
+    for s in srcs:
+        for d in dsts:
+            if s.version != d.version:
+                continue
+            if (word == "icmp" and s.version != 4) or (word == "icmp6" and s.version != 6):
+                raise cc.CiscoReadError(number, f"{word} with addresses of the other family")
+            out.append(cc.Ace(tokens[0] == "permit", s.version, proto, s, d, ports, icmp, log))
+    if not out:
+        raise cc.CiscoReadError(number, "source and destination of different families")
+    return out
+
+
+def parse(text: str) -> tuple[dict[str, list[cc.Entry]], dict[tuple[str, int], str]]:
+    """ACLs and inbound bindings ((interface, family) → ACL; unified ACLs bind both families)."""
+    acls: dict[str, list[cc.Entry]] = {}
+    notes: dict[str, str] = {}
+    nameif_of: dict[str, str] = {}
+    bindings: dict[tuple[str, int], str] = {}
+    ifname: str | None = None
+    for number, line in enumerate(text.split("\n"), 1):
+        if any(ord(c) < 32 or ord(c) > 126 for c in line):
+            raise cc.CiscoReadError(number, "a character outside printable ASCII")
+        words = line.split()
+        if not words or line.startswith("!") or line == "same-security-traffic permit inter-interface":
+            ifname = None if line.startswith("!") else ifname
+            continue
+        if words[0] == "interface" and len(words) == 2:
+            ifname = words[1]
+        elif line.startswith(" nameif ") and ifname is not None and len(words) == 2:
+            if words[1] in nameif_of:
+                raise cc.CiscoReadError(number, f"nameif {words[1]} used twice")
+            nameif_of[words[1]] = ifname
+        elif words[0] == "access-list" and len(words) >= 3 and words[2] == "remark":
+            acl = words[1]
+            remark = line.split(" remark ", 1)[1]
+            out_if = cc.parse_pair_remark(remark, number)
+            acls.setdefault(acl, [])
+            if out_if is not None:
+                acls[acl].append(cc.Entry(number, out_if=out_if))
+            else:
+                notes[acl] = remark
+        elif words[0] == "access-list" and len(words) >= 4 and words[2] == "extended":
+            acl = words[1]
+            acls.setdefault(acl, []).extend(cc.Entry(number, ace=a, note=notes.get(acl, ""))
+                                            for a in parse_ace(words[3:], number))
+        elif words[0] == "access-group" and len(words) == 5 and words[2:4] == ["in", "interface"]:
+            if words[4] not in nameif_of:
+                raise cc.CiscoReadError(number, f"no interface has nameif {words[4]}")
+            real = nameif_of[words[4]]
+            for fam in (4, 6):
+                if (real, fam) in bindings:
+                    raise cc.CiscoReadError(number, f"two inbound ACLs on {real}")
+                bindings[real, fam] = words[1]
+        else:
+            raise cc.CiscoReadError(number, f"unexpected line {line!r}")
+    return acls, bindings
+
+
+@register
+class CiscoAsaCompiler(Compiler):
+    """Unified extended ACLs bound inbound per nameif; see the module docstring."""
+
+    target = "cisco-asa"
+    capabilities = frozenset({
+        Feature.IPV4, Feature.IPV6, Feature.ICMP, Feature.SCTP, Feature.PROTOCOL_NUMBERS, Feature.LOG,
+        Feature.COMMENTS,
+    })  # no STATELESS (the ASA tracks every permitted connection), no INSPECT (filtering only here);
+    # SCTP only without ports (diagnose refuses SCTP ports)
+
+    def diagnose(self, policy: Policy, firewall: Firewall) -> list[Diagnostic]:
+        """Interface names the ASA configuration cannot carry, and rules no ACE can write exactly."""
+        return cc.interface_diagnostics(self.target, firewall) + cc.expressibility_diagnostics(
+            self.target, policy, firewall)
+
+    def render(self, model: TargetModel) -> list[Output]:
+        bad = [Diagnostic("ZP403", f"target cisco-asa cannot use interface name {cc.clean_remark(n)[:40]!r}", None,
+                          Severity.ERROR) for n, _ in model.interfaces if cc.check_interface_name(n)]
+        if bad:
+            raise InvalidPolicy(bad)
+        try:
+            text = render_text(model)
+        except cc.Unexpressible as why:
+            raise InvalidPolicy([Diagnostic("ZP401", f"target cisco-asa cannot express {why}", None,
+                                            Severity.ERROR)]) from None
+        return [Output(f"{cc.safe_token(model.firewall, 64)}.asa", text)]
+
+    def read(self, text: str, firewall: Firewall) -> list[ReadPair]:
+        """First-match rules per interface pair of an emitted configuration (connection-opening packets)."""
+        acls, bindings = parse(text)
+        return cc.read_pairs(acls, bindings, (4, 6), firewall)

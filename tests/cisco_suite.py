@@ -1,0 +1,321 @@
+"""Tests shared by the Cisco IOS and ASA back ends (tests/test_cisco_ios.py, tests/test_cisco_asa.py).
+
+Each of those modules imports these test functions and defines the ``backend`` fixture (a
+:class:`Backend`); pytest then runs every test once per target. Golden files live in
+tests/golden/<target>/<case>/; regenerate them after a reviewed change with
+``ZONEPOLICY_UPDATE_GOLDEN=1 python -m pytest tests/test_cisco_ios.py tests/test_cisco_asa.py``.
+No IOS or ASA device is available here, so acceptance by the real CLI is not tested; the strict
+reader (which refuses any line it did not emit) and the proof are the check.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import pytest
+from hypothesis import assume, given, settings, strategies as st
+
+from conftest import REPO
+from strategies import SMALL, policy_specs, render_policy
+from zonepolicy import api
+from zonepolicy.compile import compile_policy
+from zonepolicy.compilers import _cisco as cc
+from zonepolicy.compilers.base import Compiler, Output, check_capabilities, get_compiler, lower, prove
+from zonepolicy.errors import InvalidPolicy
+from zonepolicy.model.policy import Policy
+from zonepolicy.semantics.meaning import Meaning
+from zonepolicy.semantics.packet import Packet
+
+UPDATE = os.environ.get("ZONEPOLICY_UPDATE_GOLDEN") == "1"
+FEATURES = "tests/data/cisco/features.zp"
+JIANGSU = "examples/jiangsu/main.zp"
+
+
+@dataclass(frozen=True)
+class Backend:
+    """What a test needs to know about one Cisco target."""
+
+    target: str
+    compiler: Compiler
+    extension: str
+    stateless: bool  # whether the target can express stateless flows
+    parse: Callable[[str], object]  # the strict parser of emitted text
+
+
+_LOADED: dict[tuple[str, str], tuple[Policy, Meaning]] = {}
+
+
+def load_case(path: str, target: str) -> tuple[Policy, Meaning]:
+    """The policy (path relative to the repo) with every firewall retargeted to ``target``."""
+    if (path, target) not in _LOADED:
+        policy = api.load_policy(str(REPO / path))
+        policy = dataclasses.replace(policy, firewalls=tuple(dataclasses.replace(f, target=target)
+                                                             for f in policy.firewalls))
+        _LOADED[path, target] = (policy, Meaning(policy))
+    return _LOADED[path, target]
+
+
+def load_text(text: str) -> Policy:
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "p.zp")
+        Path(path).write_text(text, encoding="utf-8")
+        return api.load_policy(path)
+
+
+def features(backend: Backend) -> tuple[Policy, Meaning, list[Output]]:
+    policy, meaning = load_case(FEATURES, backend.target)
+    if not backend.stateless:  # the ASA cannot write a stateless flow; the features file has none
+        assert all(f.options.stateful for f in policy.flows)
+    [compiled] = compile_policy(policy, firewalls=["fw1"], meaning=meaning)
+    assert compiled.ok, compiled.diagnostics
+    return policy, meaning, list(compiled.outputs)
+
+
+def mismatches(backend: Backend, policy: Policy, meaning: Meaning, outs: list[Output]):
+    fw = policy.firewall("fw1")
+    return prove(policy, fw, backend.compiler.read_outputs(outs, fw), meaning)
+
+
+def edited(outs: list[Output], edit: Callable[[str], str]) -> list[Output]:
+    return [Output(o.filename, edit(o.text)) for o in outs]
+
+
+# ---------------------------------------------------------------- golden file and proof
+def test_golden_features(backend: Backend) -> None:
+    _, _, outs = features(backend)
+    assert [o.filename for o in outs] == [f"fw1.{backend.extension}"]
+    golden = REPO / "tests" / "golden" / backend.target / "features" / outs[0].filename
+    if UPDATE:
+        golden.parent.mkdir(parents=True, exist_ok=True)
+        golden.write_text(outs[0].text, encoding="utf-8")
+    assert golden.exists(), f"no golden file {golden}; run with ZONEPOLICY_UPDATE_GOLDEN=1"
+    assert outs[0].text == golden.read_text(encoding="utf-8"), f"{golden} differs (regenerate and review the diff)"
+
+
+def test_features_prove_equal_to_the_policy(backend: Backend) -> None:
+    policy, meaning, outs = features(backend)
+    assert mismatches(backend, policy, meaning, outs) == []
+
+
+@pytest.mark.parametrize("fw", ["huaian-edge", "changzhou-edge", "taizhou-edge", "dr-edge"])
+def test_example_firewalls_are_refused_for_cross_family_icmp(backend: Backend, fw: str) -> None:
+    """The prelude's ``ping`` is ICMP echo *and* ICMPv6 echo in every family; an IPv4 ACL cannot match
+    ICMPv6 types (nor an IPv6 ACL ICMP types), so compile refuses the flow by name — never drops it."""
+    policy, meaning = load_case(JIANGSU, backend.target)
+    [compiled] = compile_policy(policy, firewalls=[fw], meaning=meaning)
+    assert not compiled.ok and not compiled.outputs
+    refusals = [d for d in compiled.diagnostics if d.code == "ZP401"]
+    assert refusals and all("ICMP types of the other address family" in d.message for d in refusals)
+    assert all(d.span is not None for d in refusals)
+
+
+def test_registered_and_capabilities_are_honest(backend: Backend) -> None:
+    assert isinstance(get_compiler(backend.target), type(backend.compiler))
+    caps = {f.value for f in backend.compiler.capabilities}
+    assert "inspect" not in caps
+    assert {"ipv4", "ipv6", "icmp", "log", "protocol-numbers", "comments"} <= caps
+    assert ("stateless" in caps) == backend.stateless
+
+
+def test_every_rule_carries_its_flow_and_logging(backend: Backend) -> None:
+    _, _, outs = features(backend)
+    text = outs[0].text
+    assert "remark flow deny-legacy features.zp:16" in text
+    lines = text.split("\n")
+    start = next(n for n, line in enumerate(lines) if "remark flow deny-legacy" in line)
+    aces = [line for line in lines[start + 1:start + 6] if " deny " in f" {line}"]
+    assert aces and all(line.endswith(" log") for line in aces)
+    assert text.count("deny ip any any") >= 5  # the explicit final deny of every ingress ACL
+
+
+def test_deterministic_across_processes(backend: Backend) -> None:
+    script = (
+        "import hashlib\n"
+        "from zonepolicy.api import load_policy\n"
+        "from zonepolicy.compilers.base import lower, get_compiler\n"
+        f"p = load_policy({FEATURES!r})\n"
+        "fw = p.firewall('fw1')\n"
+        "h = hashlib.sha256()\n"
+        f"for o in get_compiler({backend.target!r}).render(lower(p, fw)): h.update(o.filename.encode() + o.text.encode())\n"
+        "print(h.hexdigest())\n"
+    )
+    digests = set()
+    for seed in ("0", "1", "4242"):
+        r = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120,
+                           env=dict(os.environ, PYTHONHASHSEED=seed))
+        assert r.returncode == 0, r.stderr
+        digests.add(r.stdout.strip())
+    assert len(digests) == 1
+
+
+# ---------------------------------------------------------------- random policies
+def _cisco_spec(spec, target: str, toggles: int, stateless: bool):
+    fws = tuple(dataclasses.replace(f, target=target, interfaces=tuple(
+        (f"GigabitEthernet0/{n}", zones) for n, (_, zones) in enumerate(f.interfaces))) for f in spec.firewalls)
+    flows = []
+    for n, f in enumerate(spec.flows):
+        opts = list(f.options or ())
+        if stateless and toggles >> (2 * n) & 1 and not any(o in ("stateful", "stateless") for o in opts):
+            opts.append("stateless")
+        if toggles >> (2 * n + 1) & 1 and "log" not in opts:
+            opts.append("log")
+        flows.append(dataclasses.replace(f, options=tuple(opts) if opts or f.options is not None else None))
+    return dataclasses.replace(spec, firewalls=fws, flows=tuple(flows))
+
+
+RANDOM_SIZES = dataclasses.replace(SMALL, top_zones=4, children=2, flows=6, firewalls=2)
+
+
+def _random_check(backend: Backend, spec, seed: int, toggles: int) -> None:
+    assume(spec.firewalls)
+    policy = load_text(render_policy(_cisco_spec(spec, backend.target, toggles, backend.stateless), seed,
+                                     with_comments=False))
+    meaning = Meaning(policy)
+    for fw in policy.firewalls:
+        model = lower(policy, fw, meaning)
+        refused = backend.compiler.diagnose(policy, fw)
+        if refused:  # what cannot be written is refused by render too, never dropped
+            with pytest.raises(InvalidPolicy):
+                backend.compiler.render(model)
+            continue
+        outs = backend.compiler.render(model)
+        found = prove(policy, fw, backend.compiler.read_outputs(outs, fw), meaning)
+        assert found == [], "\n".join(m.describe() for m in found)
+        errors = [d for d in check_capabilities(policy, fw, model, backend.compiler.capabilities)
+                  if d.code == "ZP401"]
+        assert backend.stateless or errors or all(r.stateful for p in model.pairs for r in p.rules)
+
+
+@settings(deadline=None, max_examples=60)
+@given(spec=policy_specs(RANDOM_SIZES), seed=st.integers(0, 2**16), toggles=st.integers(0, 2**12 - 1))
+def test_random_policies_render_read_back_and_prove(backend: Backend, spec, seed: int, toggles: int) -> None:
+    _random_check(backend, spec, seed, toggles)
+
+
+# ---------------------------------------------------------------- broken outputs are caught
+def _drop_first(predicate: Callable[[str], bool]) -> Callable[[str], str]:
+    def edit(text: str) -> str:
+        lines = text.split("\n")
+        n = next(n for n, line in enumerate(lines) if predicate(line))
+        del lines[n]
+        return "\n".join(lines)
+    return edit
+
+
+def test_dropping_a_permit_is_caught(backend: Backend) -> None:
+    policy, meaning, outs = features(backend)
+    broken = edited(outs, _drop_first(lambda line: "permit tcp 10.1.0.0 " in line and "eq 443" in line))
+    found = mismatches(backend, policy, meaning, broken)
+    assert [(m.in_if, m.out_if) for m in found] == [("GigabitEthernet0/0", "Port-channel1.100")]
+    assert found[0].extra.is_empty() and found[0].witness() is not None
+    assert Packet.of("10.1.0.1", "10.2.0.1", 6, dport=443) in found[0].missing
+
+
+def test_widening_a_port_is_caught(backend: Backend) -> None:
+    policy, meaning, outs = features(backend)
+    broken = edited(outs, lambda t: t.replace("range 8080 8090", "range 8080 8099", 1))
+    found = mismatches(backend, policy, meaning, broken)
+    assert [(m.in_if, m.out_if) for m in found] == [("GigabitEthernet0/0", "Port-channel1.100")]
+    assert Packet.of("10.1.0.1", "10.2.0.1", 6, dport=8095) in found[0].extra
+
+
+def test_swapping_interface_bindings_is_caught(backend: Backend) -> None:
+    policy, meaning, outs = features(backend)
+
+    def edit(text: str) -> str:
+        out = []
+        for line in text.split("\n"):
+            if "access-group" in line:
+                line = line.replace("GigabitEthernet0_0_IN", "@").replace("Port-channel1_100_IN", "GigabitEthernet0_0_IN")
+                line = line.replace("@", "Port-channel1_100_IN")
+            out.append(line)
+        return "\n".join(out)
+
+    found = {(m.in_if, m.out_if): m for m in mismatches(backend, policy, meaning, edited(outs, edit))}
+    assert Packet.of("10.1.0.1", "10.2.0.1", 6, dport=443) in found["GigabitEthernet0/0", "Port-channel1.100"].missing
+
+
+def test_swapping_egress_zones_is_caught(backend: Backend) -> None:
+    """A pair section labelled with the wrong egress interface claims that interface routes the
+    section's destinations: the ACL then accepts, towards it, what the policy only allows elsewhere."""
+    policy, meaning, outs = features(backend)
+    broken = edited(outs, lambda t: t.replace("zp pair GigabitEthernet0/0 -> Port-channel1.100",
+                                              "zp pair GigabitEthernet0/0 -> TenGigabitEthernet1/0/1", 1))
+    found = {(m.in_if, m.out_if): m for m in mismatches(backend, policy, meaning, broken)}
+    assert Packet.of("10.1.0.1", "10.2.0.1", 6, dport=443) in found["GigabitEthernet0/0", "TenGigabitEthernet1/0/1"].extra
+
+
+def test_moving_a_permit_before_a_deny_is_caught(backend: Backend) -> None:
+    policy, meaning, outs = features(backend)
+
+    def edit(text: str) -> str:
+        lines = text.split("\n")
+        deny = next(n for n, line in enumerate(lines) if "deny tcp 10.1.0.0 " in line and "eq 23" in line)
+        lines.insert(deny, lines[deny].replace("deny", "permit", 1))
+        return "\n".join(lines)
+
+    found = mismatches(backend, policy, meaning, edited(outs, edit))
+    assert Packet.of("10.1.0.1", "10.2.0.1", 6, dport=23) in found[0].extra
+
+
+@pytest.mark.parametrize("line", ["permit tcp any any established", "access-list X extended permit tcp any any eq www",
+                                  "crypto map foo", "permit ip any any ; deny", "deny ip any any fragments"])
+def test_reader_refuses_what_it_does_not_emit(backend: Backend, line: str) -> None:
+    _, _, outs = features(backend)
+    text = outs[0].text.replace("\n!\n", f"\n{line}\n", 1)
+    with pytest.raises(cc.CiscoReadError):
+        backend.parse(text)
+
+
+# ---------------------------------------------------------------- injection
+HOSTILE = [
+    "line\nbreak permit ip any any", 'quote" permit ip any any "', "semi; colon; reload", "back\\slash\\",
+    "tab\there", "x" * 600, "南京市政务外网" * 40, "bidi\u202egnp.exe", "nul\0byte", "cr\rreturn",
+    "sep\u2028line", "# not a comment", "! comment", "? help", "{brace}", "zp pair A -> B",
+    "end\ninterface Gi0/0\n no ip access-group X in", "",
+]
+
+
+@pytest.mark.parametrize("text", HOSTILE, ids=range(len(HOSTILE)))
+def test_hostile_names_and_remarks_cannot_break_the_file(backend: Backend, text: str) -> None:
+    policy, meaning = load_case(FEATURES, backend.target)
+    model = lower(policy, policy.firewall("fw1"), meaning)
+    pairs = tuple(dataclasses.replace(p, rules=tuple(dataclasses.replace(r, flow_id=text + r.flow_id, origin=text)
+                                                     for r in p.rules)) for p in model.pairs)
+    model = dataclasses.replace(model, pairs=pairs, description=text, policy=text, firewall=text[:60])
+    [out] = backend.compiler.render(model)
+    assert "/" not in out.filename and not out.filename.startswith(".")
+    for line in out.text.split("\n"):
+        assert all(32 <= ord(c) <= 126 for c in line), repr(line)
+        if " remark " in line:
+            remark = line.split(" remark ", 1)[1]
+            assert len(remark) <= cc.MAX_REMARK and not set(remark) & set("?!#\"\\;|")
+    backend.parse(out.text)  # every line is one the reader knows: nothing was injected
+    fw = policy.firewall("fw1")
+    assert prove(policy, fw, backend.compiler.read_outputs([out], fw), meaning) == []
+
+
+@pytest.mark.parametrize("name", ["GigabitEthernet0/0 in", "Gi0/0\ninterface", "a" * 80, "0/1", "Gi0/0;",
+                                  "网卡0", '"Gi0/0"', "", "Gi0/0?"])
+def test_interface_names_the_target_cannot_use_are_refused(backend: Backend, name: str) -> None:
+    policy, meaning = load_case(FEATURES, backend.target)
+    fw = policy.firewall("fw1")
+    bad_fw = dataclasses.replace(fw, interfaces=(dataclasses.replace(fw.interfaces[0], name=name),) + fw.interfaces[1:])
+    diags = backend.compiler.diagnose(policy, bad_fw)
+    assert [d.code for d in diags] == ["ZP403"] and diags[0].span is not None
+    with pytest.raises(InvalidPolicy):
+        backend.compiler.render(lower(policy, bad_fw, meaning))
+
+
+def test_text_helpers() -> None:
+    assert cc.clean_remark("a\nb?c!d#e\"f\\g;h|i 南") == "a b_c_d_e_f_g_h_i _"
+    assert len(cc.clean_remark("x" * 300)) == cc.MAX_REMARK
+    assert cc.interface_tokens(["Gi0/1.2", "Gi0/1/2"], 60)["Gi0/1.2"] != cc.interface_tokens(["Gi0/1.2", "Gi0/1/2"], 60)["Gi0/1/2"]
+    assert cc.safe_token("", 64) and cc.safe_token("fw1", 64) == "fw1"

@@ -1,0 +1,50 @@
+"""The cisco-ios back end: golden file, proofs (random policies, broken outputs), injection, names.
+
+The tests are shared with cisco-asa (tests/cisco_suite.py); this module binds them to cisco-ios and
+adds what only IOS has: reflexive entries for stateful flows, IPv6 ACLs with neighbour discovery.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from cisco_suite import *  # noqa: F401,F403 -- the shared tests, run here for cisco-ios
+from cisco_suite import Backend, features
+from zonepolicy.compilers import cisco_ios
+from zonepolicy.compilers.base import lower
+from zonepolicy.compilers.cisco_ios import CiscoIosCompiler
+
+
+@pytest.fixture(scope="module")
+def backend() -> Backend:
+    return Backend("cisco-ios", CiscoIosCompiler(), "ios", stateless=True, parse=cisco_ios.parse)
+
+
+def test_stateful_permits_reflect_and_stateless_ones_do_not(backend: Backend) -> None:
+    policy, meaning, outs = features(backend)
+    text = outs[0].text
+    assert text.count(" evaluate zp-reflect\n") == 5 and text.count(" evaluate zp-reflect6\n") == 5
+    permits = [line for line in text.split("\n") if line.startswith(" permit ") and "nd-n" not in line]
+    assert permits and all(line.endswith(("reflect zp-reflect", "reflect zp-reflect6")) for line in permits)
+    stateless = dataclasses_replace_stateless(policy)
+    model = lower(stateless, stateless.firewall("fw1"))
+    text = CiscoIosCompiler().render(model)[0].text
+    assert " reflect " not in text
+    fw = stateless.firewall("fw1")
+    from zonepolicy.compilers.base import prove
+    assert prove(stateless, fw, CiscoIosCompiler().read_outputs(CiscoIosCompiler().render(model), fw)) == []
+
+
+def dataclasses_replace_stateless(policy):
+    """``policy`` with every flow stateless."""
+    import dataclasses
+    return dataclasses.replace(policy, flows=tuple(
+        dataclasses.replace(f, options=dataclasses.replace(f.options, stateful=False)) for f in policy.flows))
+
+
+def test_ipv6_acl_keeps_neighbour_discovery_and_ends_with_a_deny(backend: Backend) -> None:
+    _, _, outs = features(backend)
+    text = outs[0].text
+    block = text.split("ipv6 access-list ZP6_GigabitEthernet0_0_IN\n", 1)[1].split("\n!\n", 1)[0].split("\n")
+    assert block[-3:] == [" permit icmp any any nd-na", " permit icmp any any nd-ns", " deny ipv6 any any"]
+    assert " ipv6 traffic-filter ZP6_GigabitEthernet0_0_IN in" in text
