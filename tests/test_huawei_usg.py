@@ -384,3 +384,20 @@ def test_names_and_text_helpers() -> None:
     assert clean_text("a\nb?c#d\u2028e") == "a b_c_d e"
     assert clean_text("南京") == "~~"
     assert len(clean_text("y" * 300)) == 127
+
+
+def test_more_interfaces_than_zone_priorities_are_refused() -> None:
+    policy, meaning = load_case("tests/data/huawei-usg/features.zp")
+    fw = policy.firewall("fw1")
+    many = tuple(dataclasses.replace(fw.interfaces[0], name=f"GigabitEthernet1/0/{n}") for n in range(97))
+    diags = COMPILER.diagnose(policy, dataclasses.replace(fw, interfaces=many))
+    assert [d.code for d in diags] == ["ZP403"] and "priority" in diags[0].message
+
+
+def test_zone_priorities_are_distinct_and_avoid_the_built_in_zones() -> None:
+    policy, meaning = load_case("examples/jiangsu/main.zp")
+    cfg = parse(compile_fw(policy, "js-core", meaning)[0].text)
+    priorities = list(cfg.zones.values())
+    assert len(set(priorities)) == len(priorities) == 28
+    assert not set(priorities) & {5, 50, 85, 100} and all(1 <= p <= 99 for p in priorities)
+    assert len(set(cfg.zone_of.values())) == len(cfg.zone_of)  # one zone per interface
