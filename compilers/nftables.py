@@ -50,7 +50,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from functools import reduce
 from itertools import product
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 from zonepolicy.diagnostics import Diagnostic, Severity
 from zonepolicy.errors import ZonePolicyError
@@ -428,11 +428,13 @@ class _AddressSets:
         return out
 
 
-def _values(ivs: Sequence[Interval], fmt) -> str:
+def _values(ivs: Sequence[Interval], fmt: Callable[[Interval], str]) -> str:
+    """One value bare, several as an anonymous set."""
     return fmt(ivs[0]) if len(ivs) == 1 else "{ " + ", ".join(fmt(iv) for iv in ivs) + " }"
 
 
 def _rule_match(piece: Piece, sets: _AddressSets) -> str:
+    """The match part of the rule form of a piece (used when its elements would be too many)."""
     v = "ip" if piece.family == 4 else "ip6"
     head = f"{v} saddr {sets.ref(piece.family, piece.src)} {v} daddr {sets.ref(piece.family, piece.dst)}"
     if piece.cls == "port":
@@ -444,6 +446,7 @@ def _rule_match(piece: Piece, sets: _AddressSets) -> str:
 
 def _set_block(name: str, key_type: str, elements: Sequence[str], *, verdict: bool = False, interval: bool = True,
                comment: str | None = None) -> str:
+    """A named set or verdict map with one element per line (so a review diff shows elements)."""
     kind = "map" if verdict else "set"
     lines = [f"    {kind} {name} {{", f"        type {key_type}{' : verdict' if verdict else ''}"]
     if interval:
@@ -455,6 +458,11 @@ def _set_block(name: str, key_type: str, elements: Sequence[str], *, verdict: bo
     lines.append("        }")
     lines.append("    }")
     return "\n".join(lines)
+
+
+def _table_label(model: TargetModel) -> str:
+    label = f"zonepolicy {model.policy} / {model.firewall}"
+    return f"{label}: {model.description}" if model.description else label
 
 
 def render_model(model: TargetModel) -> str:
@@ -490,7 +498,7 @@ def render_model(model: TargetModel) -> str:
         f"delete table inet {table}",
         "",
         f"table inet {table} {{",
-        f"    comment {nft_string(f'zonepolicy {model.policy} / {model.firewall}' + (f': {model.description}' if model.description else ''))}",
+        f"    comment {nft_string(_table_label(model))}",
     ]
     body: list[str] = []
 
@@ -518,9 +526,10 @@ def render_model(model: TargetModel) -> str:
 
     for plan in plans:
         pr = plan.pair
+        zones = f"{', '.join(pr.in_zones)} -> {', '.join(pr.out_zones)}"
         lines = [
             f"    chain {pair_chain(pr.in_if, pr.out_if)} {{",
-            f"        comment {nft_string(f'{pr.in_if} -> {pr.out_if}: ' + ', '.join(pr.in_zones) + ' -> ' + ', '.join(pr.out_zones))}",
+            f"        comment {nft_string(f'{pr.in_if} -> {pr.out_if}: {zones}')}",
         ]
         for group, ct in _GROUPS:
             for lk in plan.lookups[group].values():

@@ -148,9 +148,9 @@ def test_layout_dispatches_by_pair_and_looks_up_flows() -> None:
 def test_stateless_flows_are_notracked_and_accepted_untracked() -> None:
     text = compiled_text("tests/data/nftables/features.zp", "edge-fw")
     assert "type filter hook prerouting priority raw; policy accept;" in text
-    assert re.search(r'iifname "bond0\.10" ip saddr \. ip daddr \. meta l4proto \. th dport @notrack_bond0\.10_v4_port notrack',
-                     text)
-    assert "ct state untracked ip saddr . ip daddr . meta l4proto . th dport vmap @untracked_bond0.10/ens3f1_v4_port" in text
+    key = "ip saddr . ip daddr . meta l4proto . th dport"
+    assert f'iifname "bond0.10" {key} @notrack_bond0.10_v4_port notrack' in text
+    assert f"ct state untracked {key} vmap @untracked_bond0.10/ens3f1_v4_port" in text
     policy, meaning = load_case("tests/data/nftables/features.zp")
     firewall = policy.firewall("edge-fw")
     # without the notrack rules the proof fails (untracked lookups match nothing) and so does the state check
@@ -317,7 +317,8 @@ def test_overlapping_elements_are_refused_like_the_kernel_does() -> None:
 def test_reader_refuses_what_it_does_not_understand(snippet: str, message: str) -> None:
     policy, _ = load_case("examples/quickstart/policy.zp")
     text = compiled_text("examples/quickstart/policy.zp", "edge")
-    broken = text.replace("        ct state invalid counter drop", f"        ct state invalid counter drop\n        {snippet}")
+    anchor = "        ct state invalid counter drop"
+    broken = text.replace(anchor, f"{anchor}\n        {snippet}")
     with pytest.raises(NftReadError, match=message):
         COMPILER.read(broken, policy.firewall("edge"))
 
@@ -628,7 +629,8 @@ def test_kernel_traffic_stateful_and_stateless(tmp_path: Path, kernel_ns: str | 
         for ns in (fw, lab, guest):
             assert _ip("netns", "add", ns).returncode == 0
         for leg, ns, net in (("lab0", lab, "10.8.0"), ("guest0", guest, "10.9.0")):
-            assert _ip("link", "add", leg, "netns", fw, "type", "veth", "peer", "name", "eth0", "netns", ns).returncode == 0
+            veth = ("type", "veth", "peer", "name", "eth0", "netns", ns)
+            assert _ip("link", "add", leg, "netns", fw, *veth).returncode == 0
             for cmd in (["addr", "add", f"{net}.1/24", "dev", leg], ["link", "set", leg, "up"]):
                 assert _ip("-n", fw, *cmd).returncode == 0
             for cmd in (["addr", "add", f"{net}.10/24", "dev", "eth0"], ["link", "set", "eth0", "up"],
