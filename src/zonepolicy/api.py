@@ -5,7 +5,10 @@ Nothing here prints or exits; problems are raised as :class:`~zonepolicy.errors.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
+from typing import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -31,11 +34,29 @@ class Loaded:
     warnings: tuple[Diagnostic, ...]
 
 
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    # Reading a province-scale policy creates millions of small acyclic objects (tokens, spans,
+    # nodes); the cyclic collector would rescan them over and over for nothing (~25 % of load time).
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def load(path: str) -> Loaded:
     """Read a policy from a ``.zp`` file (following its imports) or from its JSON/YAML export.
 
     Raises :class:`InvalidPolicy` carrying every problem found.
     """
+    with _gc_paused():
+        return _load(path)
+
+
+def _load(path: str) -> Loaded:
     if path.endswith(DATA_SUFFIXES):
         from .model.serialize import load_data
 
