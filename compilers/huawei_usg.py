@@ -38,6 +38,7 @@ from zonepolicy.diagnostics import Diagnostic, Severity
 from zonepolicy.errors import InvalidPolicy, ZonePolicyError
 from zonepolicy.model.policy import Firewall, Policy
 from zonepolicy.model.values import Action, Network
+from zonepolicy.semantics.meaning import Meaning
 from zonepolicy.semantics.packetset import PacketSet
 
 from .base import (
@@ -193,6 +194,17 @@ def object_name(kind: str, members: tuple[str, ...]) -> str:
 
 
 # ---------------------------------------------------------------- rendering
+def logged_first(rules: tuple[TargetRule, ...]) -> list[TargetRule]:
+    """The pair's rules with, within each action, the rules of ``log`` flows first.
+
+    A packet meets one rule only, so it is logged exactly when the rule that decides it logs. The
+    model lists flows in policy order; a packet of a silent allow flow written before a logged one
+    would never be logged. Moving logged rules ahead within the same action changes no verdict
+    (denies still come before every allow), and makes a packet logged exactly when a ``log`` flow of
+    the deciding action matches it (:func:`log_problems` proves this)."""
+    return sorted(rules, key=lambda r: (r.action is Action.ALLOW, not r.log))
+
+
 def render_model(model: TargetModel) -> str:
     """The configuration text of one firewall (see the module docstring)."""
     zones = {name: zone_name(name) for name, _ in model.interfaces}
@@ -200,7 +212,7 @@ def render_model(model: TargetModel) -> str:
     services: dict[str, tuple[str, ...]] = {}
     policy: list[str] = ["security-policy"]
     for n, pair in enumerate(model.pairs, 1):
-        for k, rule in enumerate(pair.rules, 1):
+        for k, rule in enumerate(logged_first(pair.rules), 1):
             policy += [f" rule name p{n:03d}r{k:04d}-{safe_id(rule.flow_id)}",
                        f"  description {description(rule)}",
                        f"  source-zone {zones[pair.in_if]}",
@@ -478,18 +490,59 @@ def read_config(cfg: Config, interfaces: list[str]) -> list[ReadPair]:
     pairs = []
     for i in interfaces:
         for o in interfaces:
-            if i == o:
-                continue
-            zi, zo = cfg.zone_of.get(i), cfg.zone_of.get(o)
-            if zi is None or zo is None:
-                pairs.append(ReadPair(i, o, ()))
-                continue
-            rules = [ReadRule(s, r.action == "permit", r.description or r.name)
-                     for r, s in zip(cfg.rules, sets)
-                     if (not r.src_zones or zi in r.src_zones) and (not r.dst_zones or zo in r.dst_zones)]
-            rules.append(ReadRule(PacketSet.universe(), cfg.default_permit, "default action"))
-            pairs.append(ReadPair(i, o, tuple(rules)))
+            if i != o:
+                rules = [ReadRule(s, r.action == "permit", r.description or r.name)
+                         for r, s in _pair_rules(cfg, sets, i, o)]
+                pairs.append(ReadPair(i, o, tuple(rules)))
     return pairs
+
+
+def _pair_rules(cfg: Config, sets: list[PacketSet], i: str, o: str) -> list[tuple[_Rule, PacketSet]]:
+    """The rules (with their packet sets) a packet from ``i`` to ``o`` meets, in order, ending with
+    the default action; none when an interface is in no zone."""
+    zi, zo = cfg.zone_of.get(i), cfg.zone_of.get(o)
+    if zi is None or zo is None:
+        return []
+    out: list[tuple[_Rule, PacketSet]] = [
+        (r, s) for r, s in zip(cfg.rules, sets)
+        if (not r.src_zones or zi in r.src_zones) and (not r.dst_zones or zo in r.dst_zones)]
+    default = _Rule("default", 0, action="permit" if cfg.default_permit else "deny")
+    out.append((default, PacketSet.universe()))
+    return out
+
+
+def log_problems(policy: Policy, firewall: Firewall, text: str, meaning: Meaning | None = None) -> list[str]:
+    """Per pair, the packets whose logging differs from the policy: a connection-opening packet must
+    meet a rule with ``policy logging`` exactly when a ``log`` flow of the deciding action matches
+    it (a deny flow if any deny flow matches, else an allow flow)."""
+    meaning = meaning or Meaning(policy)
+    cfg = parse(text)
+    sets = [_rule_set(cfg, r) for r in cfg.rules]
+    problems = []
+    for i in firewall.interfaces:
+        for o in firewall.interfaces:
+            if i.name == o.name:
+                continue
+            scope = meaning.zones_addresses(i.zones, "src") & meaning.zones_addresses(o.zones, "dst")
+            denied, deny_log, allow_log = PacketSet.empty(), PacketSet.empty(), PacketSet.empty()
+            for flow in policy.flows:
+                part = meaning.flow_set(flow) & scope
+                if flow.action is Action.DENY:
+                    denied = denied | part
+                    if flow.options.log:
+                        deny_log = deny_log | part
+                elif flow.options.log:
+                    allow_log = allow_log | part
+            want = deny_log | (allow_log - denied)
+            have, seen = PacketSet.empty(), PacketSet.empty()
+            for rule, packets in _pair_rules(cfg, sets, i.name, o.name):
+                if rule.log:
+                    have = have | (packets - seen)
+                seen = seen | packets
+            if have != want:
+                witness = (have - want).pick() or (want - have).pick()
+                problems.append(f"{i.name} -> {o.name}: logging differs from the policy, e.g. {witness}")
+    return problems
 
 
 @register
@@ -524,5 +577,6 @@ class HuaweiUsgCompiler(Compiler):
         return read_config(cfg, names)
 
 
-__all__ = ["HuaweiUsgCompiler", "ReadError", "check_interface_name", "clean_text", "parse", "render_model",
+__all__ = ["HuaweiUsgCompiler", "ReadError", "check_interface_name", "clean_text", "log_problems", "logged_first",
+           "parse", "render_model",
            "safe_id", "service_members", "zone_name"]

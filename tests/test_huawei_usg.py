@@ -24,7 +24,7 @@ from zonepolicy import api
 from zonepolicy.compile import _policy_root, _relative_origins
 from zonepolicy.compilers.base import Feature, Output, check_capabilities, lower, prove
 from zonepolicy.compilers.huawei_usg import (
-    HuaweiUsgCompiler, ReadError, check_interface_name, clean_text, parse, safe_id, zone_name,
+    HuaweiUsgCompiler, ReadError, check_interface_name, clean_text, log_problems, parse, safe_id, zone_name,
 )
 from zonepolicy.diagnostics import Severity
 from zonepolicy.errors import InvalidPolicy
@@ -102,6 +102,7 @@ def test_output_proves_equal_to_the_policy(case: str, path: str, fw: str) -> Non
     outs = compile_fw(policy, fw, meaning)
     assert [o.filename for o in outs] == [f"{fw}.cfg"]
     assert prove(policy, firewall, COMPILER.read_outputs(outs, firewall), meaning) == []
+    assert log_problems(policy, firewall, outs[0].text, meaning) == []
 
 
 @pytest.mark.parametrize("case, path, fw", CASE_FWS, ids=CASE_IDS)
@@ -194,6 +195,7 @@ def test_random_policies_render_read_back_and_prove(spec, seed: int, logs: int) 
         outs = COMPILER.render(model)
         mismatches = prove(policy, fw, COMPILER.read_outputs(outs, fw), meaning)
         assert mismatches == [], "\n".join(m.describe() for m in mismatches)
+        assert log_problems(policy, fw, outs[0].text, meaning) == []
         cfg = parse(outs[0].text)
         logged = {r.flow_id for p in model.pairs for r in p.rules if r.log}
         for rule in cfg.rules:
@@ -290,6 +292,29 @@ def test_default_permit_is_caught() -> None:
     assert m.missing.is_empty() and m.witness() in m.extra
     # a pair with rules keeps its own closing deny
     assert ("GigabitEthernet1/0/0", "Eth-Trunk1.100") not in found
+
+
+def test_missing_policy_logging_is_caught() -> None:
+    policy, meaning, text = _features()
+    fw = policy.firewall("fw1")
+    assert log_problems(policy, fw, text, meaning) == []
+    broken = text.replace("  policy logging\n", "", 1)
+    found = log_problems(policy, fw, broken, meaning)
+    assert found and "logging differs" in found[0]
+    assert prove(policy, fw, COMPILER.read(broken, fw), meaning) == []  # the verdicts are unchanged
+
+
+def test_logged_allow_flows_take_shared_packets_first() -> None:
+    """A silent allow written before a logged one that overlaps it: the logged rule goes first."""
+    policy = as_usg(load_text(
+        'policy p "x" { default deny; intrazone allow }\nzone a { networks 10.0.0.0/24 }\n'
+        'zone b { networks 10.0.1.0/24 }\nallow a -> b : tcp/1-1000 { id quiet }\n'
+        'allow a -> b : https { log; id loud }\n'
+        'firewall fw { target huawei-usg\n interface GigabitEthernet1/0/1 -> a\n interface GigabitEthernet1/0/2 -> b }\n'))
+    fw = policy.firewall("fw")
+    [out] = COMPILER.render(lower(policy, fw))
+    assert out.text.index("-loud\n") < out.text.index("-quiet\n")
+    assert log_problems(policy, fw, out.text) == [] and prove(policy, fw, COMPILER.read(out.text, fw)) == []
 
 
 def test_foreign_interface_is_caught() -> None:
