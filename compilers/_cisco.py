@@ -100,13 +100,14 @@ def interface_diagnostics(target: str, firewall: Firewall) -> list[Diagnostic]:
 # ---- ACEs
 @dataclass(frozen=True, slots=True)
 class Ace:
-    """One access-control entry: a single source and destination prefix and one protocol match."""
+    """One access-control entry: source and destination prefixes (more than one: an object-group) and
+    one protocol match."""
 
     permit: bool
     family: int
     proto: int | None  # None: every protocol ('ip')
-    src: Network
-    dst: Network
+    src: tuple[Network, ...]
+    dst: tuple[Network, ...]
     ports: Interval | None = None  # TCP/UDP destination ports; None: any
     icmp: tuple[int, int | None] | None = None  # (type, code or None for any code)
     log: bool = False
@@ -123,7 +124,7 @@ class Ace:
             kw["icmp_type"] = [(self.icmp[0], self.icmp[0])]
             if self.icmp[1] is not None:
                 kw["icmp_code"] = [(self.icmp[1], self.icmp[1])]
-        return PacketSet.build(family=self.family, src=[self.src], dst=[self.dst], **kw)
+        return PacketSet.build(family=self.family, src=list(self.src), dst=list(self.dst), **kw)
 
 
 def _has(ivs: Sequence[Interval], v: int) -> bool:
@@ -175,14 +176,23 @@ def protocol_matches(family: int, rule: TargetRule) -> list[tuple[int | None, In
     return out
 
 
-def rule_aces(rule: TargetRule, reflect: bool) -> list[Ace]:
-    """The ACEs of one target rule, in a fixed order (source, destination, protocol match)."""
+def rule_aces(rule: TargetRule, reflect: bool, groups: bool) -> list[Ace]:
+    """The ACEs of one target rule, in a fixed order (source, destination, protocol match). With
+    ``groups``, a prefix list stays whole (the dialect writes it as an object-group); else one ACE per
+    source prefix × destination prefix."""
     matches = protocol_matches(rule.family, rule)
     permit = rule.action is Action.ALLOW
+    srcs = tuple(s for s in rule.src if s.version == rule.family)
+    dsts = tuple(d for d in rule.dst if d.version == rule.family)
+    src_parts = [srcs] if groups and srcs else [(s,) for s in srcs]
+    dst_parts = [dsts] if groups and dsts else [(d,) for d in dsts]
     return [Ace(permit, rule.family, p, s, d, ports, icmp, rule.log, reflect and permit and rule.stateful)
-            for s in rule.src if s.version == rule.family
-            for d in rule.dst if d.version == rule.family
-            for p, ports, icmp in matches]
+            for s in src_parts for d in dst_parts for p, ports, icmp in matches]
+
+
+def group_name(nets: Sequence[Network]) -> str:
+    """The object-group name of a prefix list: a hash of its content (same list, same group)."""
+    return f"ZP-NET-{digest(','.join(str(n) for n in nets), 10)}"
 
 
 def ordered(rules: Sequence[TargetRule]) -> list[TargetRule]:
@@ -239,7 +249,7 @@ def read_pairs(acls: dict[str, list[Entry]], bindings: dict[tuple[str, int], str
             if e.out_if is not None:
                 out_if = e.out_if or None
             elif e.ace is not None and out_if is not None:
-                dst = PacketSet.build(family=e.ace.family, dst=[e.ace.dst])
+                dst = PacketSet.build(family=e.ace.family, dst=list(e.ace.dst))
                 routed[out_if] = routed.get(out_if, PacketSet.empty()) | dst
     names = sorted({i.name for i in firewall.interfaces} | {i for i, _ in bindings} | set(routed))
     pairs = []

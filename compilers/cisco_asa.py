@@ -46,12 +46,22 @@ def address(net: Network) -> str:
     return f"{net.network_address} {net.netmask}" if net.version == 4 else str(net)
 
 
+def addresses(nets: tuple[Network, ...]) -> str:
+    """One prefix as an address, several as the object-group of the list."""
+    return address(nets[0]) if len(nets) == 1 else f"object-group {cc.group_name(nets)}"
+
+
+def group_lines(nets: tuple[Network, ...]) -> list[str]:
+    """``object-group network`` with one ``network-object`` per prefix."""
+    return ["!", f"object-group network {cc.group_name(nets)}"] + [f" network-object {address(n)}" for n in nets]
+
+
 def ace_text(name: str, ace: cc.Ace) -> str:
     """One ``access-list NAME extended`` line."""
     proto = "ip" if ace.proto is None else {6: "tcp", 17: "udp"}.get(ace.proto) or _PROTO_OUT.get(
         (ace.family, ace.proto), str(ace.proto))
-    words = ["access-list", name, "extended", "permit" if ace.permit else "deny", proto, address(ace.src),
-             address(ace.dst)]
+    words = ["access-list", name, "extended", "permit" if ace.permit else "deny", proto, addresses(ace.src),
+             addresses(ace.dst)]
     if ace.ports is not None and ace.ports != (0, 65535):
         lo, hi = ace.ports
         words += ["eq", str(lo)] if lo == hi else ["range", str(lo), str(hi)]
@@ -70,28 +80,46 @@ def render_text(model: TargetModel) -> str:
     if model.description:
         lines.append(f"! {cc.clean_remark(model.description)}")
     lines += ["!", "same-security-traffic permit inter-interface"]
+    body: list[str] = []
+    groups: dict[str, tuple[Network, ...]] = {}
     for n in names:
         lines += ["!", f"interface {n}", f" nameif {nameifs[n]}"]
     for n in names:
         acl = acls[n]
-        lines += ["!", f"access-list {acl} remark zonepolicy ingress {n}"]
+        body += ["!", f"access-list {acl} remark zonepolicy ingress {n}"]
         for pair in model.pairs:
             if pair.in_if != n:
                 continue
-            lines.append(f"access-list {acl} remark {cc.pair_remark(pair.in_if, pair.out_if)}")
+            body.append(f"access-list {acl} remark {cc.pair_remark(pair.in_if, pair.out_if)}")
             last = None
             for rule in cc.ordered(list(pair.rules)):
                 if rule.flow_id != last:
-                    lines.append(f"access-list {acl} remark {cc.flow_remark(rule.flow_id, rule.origin)}")
+                    body.append(f"access-list {acl} remark {cc.flow_remark(rule.flow_id, rule.origin)}")
                     last = rule.flow_id
-                lines += [ace_text(acl, a) for a in cc.rule_aces(rule, reflect=False)]
-        lines += [f"access-list {acl} remark {cc.END_MARK}", f"access-list {acl} extended deny ip any any",
-                  f"access-group {acl} in interface {nameifs[n]}"]
-    return "\n".join(lines) + "\n"
+                aces = cc.rule_aces(rule, reflect=False, groups=True)
+                groups.update((cc.group_name(g), g) for a in aces for g in (a.src, a.dst) if len(g) > 1)
+                body += [ace_text(acl, a) for a in aces]
+        body += [f"access-list {acl} remark {cc.END_MARK}", f"access-list {acl} extended deny ip any any",
+                 f"access-group {acl} in interface {nameifs[n]}"]
+    for name in sorted(groups):  # groups first: an ACE may only name a group that exists
+        lines += group_lines(groups[name])
+    return "\n".join(lines + body) + "\n"
 
 
 # ---- reading back
-def _address(tokens: list[str], k: int, number: int) -> tuple[list[Network], int]:
+def _address(tokens: list[str], k: int, number: int,
+             groups: dict[str, tuple[Network, ...]]) -> tuple[list[tuple[Network, ...]], int]:
+    """The address at ``k`` as prefix lists, one per family it covers (``any``: both)."""
+    if tokens[k:k + 1] == ["object-group"]:
+        if k + 1 >= len(tokens) or tokens[k + 1] not in groups or not groups[tokens[k + 1]]:
+            raise cc.CiscoReadError(number, "an object-group that is not defined (before its use)")
+        nets = groups[tokens[k + 1]]
+        return [tuple(n for n in nets if n.version == v) for v in (4, 6) if any(n.version == v for n in nets)], k + 2
+    found, k = _one_address(tokens, k, number)
+    return [(n,) for n in found], k
+
+
+def _one_address(tokens: list[str], k: int, number: int) -> tuple[list[Network], int]:
     try:
         t = tokens[k]
         if t in ("any4", "any6", "any"):
@@ -109,7 +137,7 @@ def _address(tokens: list[str], k: int, number: int) -> tuple[list[Network], int
         raise cc.CiscoReadError(number, f"bad address in {' '.join(tokens)!r}: {err}") from None
 
 
-def parse_ace(tokens: list[str], number: int) -> list[cc.Ace]:
+def parse_ace(tokens: list[str], number: int, groups: dict[str, tuple[Network, ...]] | None = None) -> list[cc.Ace]:
     """The entries of one ``permit``/``deny ...`` (``any`` on both sides is one entry per family)."""
     if len(tokens) < 4 or tokens[0] not in ("permit", "deny"):
         raise cc.CiscoReadError(number, "not an access-list entry")
@@ -120,19 +148,19 @@ def parse_ace(tokens: list[str], number: int) -> list[cc.Ace]:
         proto = int(word)
     else:
         raise cc.CiscoReadError(number, f"unknown protocol {word!r}")
-    srcs, k = _address(tokens, 2, number)
-    dsts, k = _address(tokens, k, number)
+    srcs, k = _address(tokens, 2, number, groups or {})
+    dsts, k = _address(tokens, k, number, groups or {})
     ports, icmp, log, reflect, _ = cc.parse_ace_tail(tokens, k, number, proto if word in ("icmp", "icmp6") else None)
     if reflect or (ports is not None and proto not in (6, 17)):
         raise cc.CiscoReadError(number, "an option this entry cannot have")
     out = []
     for s in srcs:
         for d in dsts:
-            if s.version != d.version:
+            if s[0].version != d[0].version:
                 continue
-            if (word == "icmp" and s.version != 4) or (word == "icmp6" and s.version != 6):
+            if (word == "icmp" and s[0].version != 4) or (word == "icmp6" and s[0].version != 6):
                 raise cc.CiscoReadError(number, f"{word} with addresses of the other family")
-            out.append(cc.Ace(tokens[0] == "permit", s.version, proto, s, d, ports, icmp, log))
+            out.append(cc.Ace(tokens[0] == "permit", s[0].version, proto, s, d, ports, icmp, log))
     if not out:
         raise cc.CiscoReadError(number, "source and destination of different families")
     return out
@@ -145,14 +173,28 @@ def parse(text: str) -> tuple[dict[str, list[cc.Entry]], dict[tuple[str, int], s
     nameif_of: dict[str, str] = {}
     bindings: dict[tuple[str, int], str] = {}
     ifname: str | None = None
+    groups: dict[str, tuple[Network, ...]] = {}
+    group: str | None = None
     for number, line in enumerate(text.split("\n"), 1):
         if any(ord(c) < 32 or ord(c) > 126 for c in line):
             raise cc.CiscoReadError(number, "a character outside printable ASCII")
         words = line.split()
         if not words or line.startswith("!") or line == "same-security-traffic permit inter-interface":
             ifname = None if line.startswith("!") else ifname
+            group = None if line.startswith("!") else group
             continue
-        if words[0] == "interface" and len(words) == 2:
+        if not line.startswith(" "):
+            group = None
+        if words[:2] == ["object-group", "network"] and len(words) == 3:
+            if words[2] in groups:
+                raise cc.CiscoReadError(number, f"object-group {words[2]} defined twice")
+            group, groups[words[2]], ifname = words[2], (), None
+        elif line.startswith(" network-object ") and group is not None:
+            nets, k = _one_address(words, 1, number)
+            if k != len(words) or len(nets) != 1:
+                raise cc.CiscoReadError(number, f"unexpected network-object {line!r}")
+            groups[group] += tuple(nets)
+        elif words[0] == "interface" and len(words) == 2:
             ifname = words[1]
         elif line.startswith(" nameif ") and ifname is not None and len(words) == 2:
             if words[1] in nameif_of:
@@ -170,7 +212,7 @@ def parse(text: str) -> tuple[dict[str, list[cc.Entry]], dict[tuple[str, int], s
         elif words[0] == "access-list" and len(words) >= 4 and words[2] == "extended":
             acl = words[1]
             acls.setdefault(acl, []).extend(cc.Entry(number, ace=a, note=notes.get(acl, ""))
-                                            for a in parse_ace(words[3:], number))
+                                            for a in parse_ace(words[3:], number, groups))
         elif words[0] == "access-group" and len(words) == 5 and words[2:4] == ["in", "interface"]:
             if words[4] not in nameif_of:
                 raise cc.CiscoReadError(number, f"no interface has nameif {words[4]}")

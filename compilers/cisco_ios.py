@@ -74,12 +74,23 @@ def address(net: Network) -> str:
     return str(net)
 
 
+def addresses(nets: tuple[Network, ...]) -> str:
+    """One prefix as an address, several (IPv4 only) as the object-group of the list."""
+    return address(nets[0]) if len(nets) == 1 else f"object-group {cc.group_name(nets)}"
+
+
+def group_lines(nets: tuple[Network, ...]) -> list[str]:
+    """An IPv4 network object-group: ``host A`` or ``A NETMASK`` per prefix (netmasks, not wildcards)."""
+    body = [f" host {n.network_address}" if n.prefixlen == 32 else f" {n.network_address} {n.netmask}" for n in nets]
+    return ["!", f"object-group network {cc.group_name(nets)}"] + body
+
+
 def ace_text(ace: cc.Ace) -> str:
     """One ACE line (with its leading space) as IOS writes it."""
     proto = "ip" if ace.family == 4 else "ipv6"
     if ace.proto is not None:
         proto = _PROTO_OUT[ace.family].get(ace.proto, str(ace.proto))
-    words = ["permit" if ace.permit else "deny", proto, address(ace.src), address(ace.dst)]
+    words = ["permit" if ace.permit else "deny", proto, addresses(ace.src), addresses(ace.dst)]
     if ace.ports is not None and ace.ports != (0, 65535):
         lo, hi = ace.ports
         words += ["eq", str(lo)] if lo == hi else ["range", str(lo), str(hi)]
@@ -96,9 +107,11 @@ def render_text(model: TargetModel) -> str:
     """The whole configuration of one firewall (deterministic: model order, fixed ACE order)."""
     names = [n for n, _ in model.interfaces]
     acls = acl_names(names)
-    lines = [f"! zonepolicy {cc.clean_remark(model.policy)} firewall {cc.clean_remark(model.firewall)} (cisco-ios)"]
+    head = [f"! zonepolicy {cc.clean_remark(model.policy)} firewall {cc.clean_remark(model.firewall)} (cisco-ios)"]
     if model.description:
-        lines.append(f"! {cc.clean_remark(model.description)}")
+        head.append(f"! {cc.clean_remark(model.description)}")
+    lines: list[str] = []
+    groups: dict[str, tuple[Network, ...]] = {}
     for fam in (4, 6):
         for ifname in names:
             lines += ["!", f"ip access-list extended {acls[ifname, 4]}" if fam == 4 else f"ipv6 access-list {acls[ifname, 6]}",
@@ -112,7 +125,9 @@ def render_text(model: TargetModel) -> str:
                     if rule.flow_id != last:
                         lines.append(f" remark {cc.flow_remark(rule.flow_id, rule.origin)}")
                         last = rule.flow_id
-                    lines += [ace_text(a) for a in cc.rule_aces(rule, reflect=True)]
+                    aces = cc.rule_aces(rule, reflect=True, groups=fam == 4)  # IOS network object-groups: IPv4
+                    groups.update((cc.group_name(n), n) for a in aces for n in (a.src, a.dst) if len(n) > 1)
+                    lines += [ace_text(a) for a in aces]
             lines.append(f" remark {cc.END_MARK}")
             if fam == 6:
                 lines += list(_ND)
@@ -120,12 +135,23 @@ def render_text(model: TargetModel) -> str:
     for ifname in names:
         lines += ["!", f"interface {ifname}", f" ip access-group {acls[ifname, 4]} in",
                   f" ipv6 traffic-filter {acls[ifname, 6]} in"]
-    lines += ["!", "end"]
-    return "\n".join(lines) + "\n"
+    for name in sorted(groups):  # groups first: an ACE may only name a group that exists
+        head += group_lines(groups[name])
+    return "\n".join(head + lines + ["!", "end"]) + "\n"
 
 
 # ---- reading back
-def _address(tokens: list[str], k: int, family: int, number: int) -> tuple[Network, int]:
+def _address(tokens: list[str], k: int, family: int, number: int,
+             groups: dict[str, tuple[Network, ...]]) -> tuple[tuple[Network, ...], int]:
+    if tokens[k:k + 1] == ["object-group"] and family == 4:
+        if k + 1 >= len(tokens) or tokens[k + 1] not in groups:
+            raise cc.CiscoReadError(number, "an object-group that is not defined (before its use)")
+        return groups[tokens[k + 1]], k + 2
+    net, k = _one_address(tokens, k, family, number)
+    return (net,), k
+
+
+def _one_address(tokens: list[str], k: int, family: int, number: int) -> tuple[Network, int]:
     try:
         if tokens[k] == "any":
             return ipaddress.ip_network("0.0.0.0/0" if family == 4 else "::/0"), k + 1
@@ -144,7 +170,7 @@ def _address(tokens: list[str], k: int, family: int, number: int) -> tuple[Netwo
         raise cc.CiscoReadError(number, f"bad address in {' '.join(tokens)!r}: {err}") from None
 
 
-def parse_ace(text: str, family: int, number: int) -> cc.Ace:
+def parse_ace(text: str, family: int, number: int, groups: dict[str, tuple[Network, ...]] | None = None) -> cc.Ace:
     """One ``permit``/``deny`` line of an IOS ACL of ``family``."""
     tokens = text.split()
     if len(tokens) < 4 or tokens[0] not in ("permit", "deny"):
@@ -156,8 +182,8 @@ def parse_ace(text: str, family: int, number: int) -> cc.Ace:
         proto = int(word)
     else:
         raise cc.CiscoReadError(number, f"unknown protocol {word!r}")
-    src, k = _address(tokens, 2, family, number)
-    dst, k = _address(tokens, k, family, number)
+    src, k = _address(tokens, 2, family, number, groups or {})
+    dst, k = _address(tokens, k, family, number, groups or {})
     ports, icmp, log, reflect, _ = cc.parse_ace_tail(tokens, k, number, proto if word == "icmp" else None)
     if ports is not None and proto not in (6, 17):
         raise cc.CiscoReadError(number, "ports on a protocol without ports")
@@ -169,6 +195,8 @@ def parse(text: str) -> tuple[dict[str, list[cc.Entry]], dict[tuple[str, int], s
     acls: dict[str, list[cc.Entry]] = {}
     families: dict[str, int] = {}
     bindings: dict[tuple[str, int], str] = {}
+    groups: dict[str, tuple[Network, ...]] = {}
+    group: str | None = None
     acl: str | None = None
     ifname: str | None = None
     note = ""
@@ -178,11 +206,16 @@ def parse(text: str) -> tuple[dict[str, list[cc.Entry]], dict[tuple[str, int], s
         if not line.strip():
             continue
         if line.startswith("!") or line == "end":  # a comment or separator closes the current block
-            acl = ifname = None
+            acl = ifname = group = None
             continue
         if not line.startswith(" "):
-            acl = ifname = None
+            acl = ifname = group = None
             words = line.split()
+            if words[:2] == ["object-group", "network"] and len(words) == 3:
+                if words[2] in groups:
+                    raise cc.CiscoReadError(number, f"object-group {words[2]} defined twice")
+                group, groups[words[2]] = words[2], ()
+                continue
             if words[:3] == ["ip", "access-list", "extended"] and len(words) == 4:
                 acl, fam = words[3], 4
             elif words[:2] == ["ipv6", "access-list"] and len(words) == 3:
@@ -197,7 +230,16 @@ def parse(text: str) -> tuple[dict[str, list[cc.Entry]], dict[tuple[str, int], s
             acls[acl], families[acl], note = [], fam, ""
             continue
         body = line[1:]
-        if acl is not None:
+        if group is not None:
+            words = body.split()
+            if words[:1] == ["host"] and len(words) == 2:
+                net, _ = _one_address(words, 0, 4, number)
+            elif len(words) == 2:
+                net = cc.wildcard_network(words[0], words[1], number, mask=True)
+            else:
+                raise cc.CiscoReadError(number, f"unexpected object-group line {body!r}")
+            groups[group] += (net,)
+        elif acl is not None:
             fam = families[acl]
             if body.startswith("remark "):
                 remark = body[len("remark "):]
@@ -211,7 +253,7 @@ def parse(text: str) -> tuple[dict[str, list[cc.Entry]], dict[tuple[str, int], s
             elif fam == 6 and line in _ND:
                 pass  # neighbour discovery: link-local, never forwarded
             else:
-                acls[acl].append(cc.Entry(number, ace=parse_ace(body, fam, number), note=note))
+                acls[acl].append(cc.Entry(number, ace=parse_ace(body, fam, number, groups), note=note))
         elif ifname is not None:
             words = body.split()
             if words[:2] == ["ip", "access-group"] and len(words) == 4 and words[3] == "in":
