@@ -48,7 +48,6 @@ from .base import (
 TARGET = "huawei-usg"
 DESCRIPTION_LIMIT = 127  # characters a USG rule description may hold
 ZONE_NAME_LIMIT = 32
-RULE_NAME_LIMIT = 63
 MEMBER_LIMIT = 256  # member ids 0..255: the smallest USG6000E models' range
 RESERVED_PRIORITIES = frozenset({5, 50, 85, 100})  # untrust, dmz, trust, local: fixed, cannot be shared
 PRIORITIES = tuple(p for p in range(1, 100) if p not in RESERVED_PRIORITIES)
@@ -95,7 +94,7 @@ def zone_name(interface: str) -> str:
     return name
 
 
-def safe_id(flow_id: str, limit: int = 32) -> str:
+def safe_id(flow_id: str, limit: int = 32) -> str:  # p001r0001- + 32 stays within the 63 of a rule name
     """A flow id for a rule name: verbatim when safe and short, else an escaped form plus a hash
     (the ``~`` cannot occur in a verbatim id, so the two kinds never collide)."""
     if _SAFE_NAME.fullmatch(flow_id) and len(flow_id) <= limit:
