@@ -430,8 +430,10 @@ class H3cCompiler(Compiler):
 
     target = "h3c"
     capabilities = frozenset({
-        Feature.IPV4, Feature.IPV6, Feature.ICMP, Feature.PROTOCOL_NUMBERS, Feature.LOG, Feature.COMMENTS,
-    })  # no STATELESS (sessions for every passed packet), no SCTP ports, no INSPECT
+        Feature.IPV4, Feature.IPV6, Feature.ICMP, Feature.SCTP, Feature.PROTOCOL_NUMBERS, Feature.LOG,
+        Feature.COMMENTS,
+    })  # no STATELESS (sessions for every passed packet), no INSPECT; SCTP as protocol 132 only, and
+    # SCTP ports are refused by diagnose (ZP403), since a default-allow remainder needs 'service 132'
 
     def __init__(self, dialect: str | None = None) -> None:
         self.dialect = resolve_dialect(dialect)
