@@ -138,7 +138,10 @@ def _values(ivs: Sequence[Interval]) -> list[int]:
 ICMP_EXPAND_LIMIT = 512  # type/code pairs one rule may become; beyond that the rule is refused
 
 
-def protocol_matches(family: int, rule: TargetRule) -> list[tuple[int | None, Interval | None, tuple[int, int | None] | None]]:
+Match = tuple[int | None, Interval | None, tuple[int, int | None] | None]  # (proto, ports, (icmp type, code))
+
+
+def protocol_matches(family: int, rule: TargetRule) -> list[Match]:
     """The protocol part of a rule as (proto, ports, icmp) matches whose union is exactly its packets.
 
     Canonical packets of port-less protocols have port 0 and those of non-ICMP protocols ICMP type and
@@ -146,7 +149,7 @@ def protocol_matches(family: int, rule: TargetRule) -> list[tuple[int | None, In
     proto, dport, itype, icode = tuple(rule.proto), tuple(rule.dport), tuple(rule.icmp_type), tuple(rule.icmp_code)
     if proto == FULL8 and dport == FULL16 and itype == FULL8 and icode == FULL8:
         return [(None, None, None)]
-    out: list[tuple[int | None, Interval | None, tuple[int, int | None] | None]] = []
+    out: list[Match] = []
     zero_port = _has(dport, 0)
     plain = zero_port and _has(itype, 0) and _has(icode, 0)  # what a port-less, non-ICMP protocol needs
     for p in _values(proto):
@@ -163,7 +166,8 @@ def protocol_matches(family: int, rule: TargetRule) -> list[tuple[int | None, In
                 out.append((p, None, None))
                 continue
             if (family, p) not in ((4, 1), (6, 58)):
-                raise Unexpressible("ICMP types of the other address family (an ACL matches them only in its own family)")
+                raise Unexpressible("ICMP types of the other address family "
+                                    "(an ACL matches them only in its own family)")
             types = _values(itype)
             codes: list[int | None] = [None] if icode == FULL8 else list(_values(icode))
             if len(types) * len(codes) > ICMP_EXPAND_LIMIT:

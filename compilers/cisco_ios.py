@@ -114,7 +114,8 @@ def render_text(model: TargetModel) -> str:
     groups: dict[str, tuple[Network, ...]] = {}
     for fam in (4, 6):
         for ifname in names:
-            lines += ["!", f"ip access-list extended {acls[ifname, 4]}" if fam == 4 else f"ipv6 access-list {acls[ifname, 6]}",
+            start = f"ip access-list extended {acls[ifname, 4]}" if fam == 4 else f"ipv6 access-list {acls[ifname, 6]}"
+            lines += ["!", start,
                       f" remark zonepolicy ingress {ifname}", f" evaluate {REFLECT[fam]}"]
             for pair in model.pairs:
                 if pair.in_if != ifname:
