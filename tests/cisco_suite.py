@@ -26,7 +26,7 @@ from hypothesis import assume, given, settings, strategies as st
 from conftest import REPO
 from strategies import SMALL, policy_specs, render_policy
 from zonepolicy import api
-from zonepolicy.compile import compile_policy
+from zonepolicy.compile import check_outputs, compile_policy, write_outputs
 from zonepolicy.compilers import _cisco as cc
 from zonepolicy.compilers.base import Compiler, Output, check_capabilities, get_compiler, lower, prove
 from zonepolicy.errors import InvalidPolicy
@@ -115,6 +115,19 @@ def test_example_firewalls_are_refused_for_cross_family_icmp(backend: Backend, f
     refusals = [d for d in compiled.diagnostics if d.code == "ZP401"]
     assert refusals and all("ICMP types of the other address family" in d.message for d in refusals)
     assert all(d.span is not None for d in refusals)
+
+
+def test_written_files_are_checked_as_compile_check_does(backend: Backend, tmp_path: Path) -> None:
+    """What ``zonepolicy compile --check`` runs: write, read the files back from disk, prove."""
+    policy, meaning = load_case(FEATURES, backend.target)
+    compiled = compile_policy(policy, firewalls=["fw1"], meaning=meaning)
+    write_outputs(str(tmp_path), compiled)
+    [checked] = check_outputs(policy, compiled, str(tmp_path), meaning)
+    assert checked.ok, checked
+    broken = tmp_path / f"fw1.{backend.extension}"
+    broken.write_text(broken.read_text(encoding="utf-8") + "crypto key generate rsa\n", encoding="utf-8")
+    [checked] = check_outputs(policy, compiled, str(tmp_path), meaning)
+    assert not checked.ok  # a line the reader does not know is a failed check, not a pass
 
 
 def test_registered_and_capabilities_are_honest(backend: Backend) -> None:
