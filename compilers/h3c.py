@@ -6,11 +6,12 @@ current-configuration`` layout (blocks separated by ``#``)::
     security-zone name zp-GE1_0_1            one zone per interface: zone pair = interface pair
      import interface GigabitEthernet1/0/1
     #
-    object-group ip address zp-a1            address groups (IPv4: 'ip', IPv6: 'ipv6')
+    object-group ip address zp-a-5d1c0e…     address groups (IPv4: 'ip', IPv6: 'ipv6'),
+                                             named by a hash of their members
      0 network subnet 10.1.0.0 255.255.0.0
      10 network host address 10.9.0.10
     #
-    object-group service zp-s1               service groups
+    object-group service zp-s-90ab31…        service groups
      0 service tcp destination eq 443
     #
 
@@ -25,9 +26,9 @@ then the policy in one of two dialects (both documented in the vendor reference,
       logging enable
       source-zone zp-GE1_0_1
       destination-zone zp-GE1_0_2
-      source-ip zp-a1
-      destination-ip zp-a2
-      service zp-s1
+      source-ip zp-a-5d1c0e…
+      destination-ip zp-a-0f4e77…
+      service zp-s-90ab31…
      rule 1 name zp-1-drop
       description zonepolicy drop
       action drop
@@ -39,7 +40,7 @@ then the policy in one of two dialects (both documented in the vendor reference,
   to the zone pair::
 
     object-policy ip zp-op1
-     rule 0 pass source-ip zp-a1 destination-ip zp-a2 service zp-s1 logging
+     rule 0 pass source-ip zp-a-5d1c0e… destination-ip zp-a-0f4e77… service zp-s-90ab31… logging
      rule 0 comment flow R001 main.zp:12
      rule 1 drop
      rule 1 comment zonepolicy drop
@@ -74,7 +75,7 @@ Semantics, and why:
   (ZP404, warning). A box needing more than :data:`MAX_ENTRIES` entries in a group, or SCTP ports,
   is refused (ZP403).
 * **Names.** Object names are at most 31 characters and compared case-insensitively by the device,
-  so they are generated (``zp-a<N>``, ``zp-s<N>``, ``zp-op<N>``, zone ``zp-<interface>`` made of
+  so they are generated (``zp-a-<hash>``, ``zp-s-<hash>``, ``zp-op<N>``, zone ``zp-<interface>`` made of
   ``A-Z a-z 0-9 _ -``, hashed when long or ambiguous) and checked unique ignoring case. Interface
   names must be Comware names (``A-Z a-z 0-9 / . : _ -``); anything else is refused (ZP403)
   rather than rewritten. Descriptions (``flow ID FILE:LINE``) keep only printable ASCII other than
@@ -291,21 +292,36 @@ def box_problems(model: TargetModel) -> list[tuple[str, str]]:
 
 # ---- rendering
 class _Objects:
-    """Address and service groups, de-duplicated by content, named in order of first use."""
+    """Address and service groups, de-duplicated by content and named by a hash of their members:
+    pasting a group again on a device (which adds the members to a group of the same name) can then
+    never widen a group of another version, since a name never gets a different member list."""
 
     def __init__(self) -> None:
         self.addresses: dict[tuple[int, tuple[str, ...]], str] = {}
         self.services: dict[tuple[str, ...], str] = {}
+        self.names: set[str] = set()
+
+    def _name(self, kind: str, *parts: str) -> str:
+        name = f"zp-{kind}-{_digest(*parts, n=12)}"
+        if name in self.names:  # a hash collision: astronomically unlikely, never silent
+            raise ValueError(f"object group names collide: {name}")
+        self.names.add(name)
+        return name
 
     def address(self, family: int, entries: tuple[str, ...] | None) -> str | None:
         if entries is None:
             return None
-        return self.addresses.setdefault((family, entries), f"zp-a{len(self.addresses) + 1}")
+        key = (family, entries)
+        if key not in self.addresses:
+            self.addresses[key] = self._name("a", str(family), *entries)
+        return self.addresses[key]
 
     def service(self, entries: tuple[str, ...] | None) -> str | None:
         if entries is None:
             return None
-        return self.services.setdefault(entries, f"zp-s{len(self.services) + 1}")
+        if entries not in self.services:
+            self.services[entries] = self._name("s", *entries)
+        return self.services[entries]
 
     def text(self) -> list[str]:
         lines = []
