@@ -98,6 +98,7 @@ from zonepolicy.diagnostics import Diagnostic, Severity
 from zonepolicy.errors import InvalidPolicy, UsageError
 from zonepolicy.model.policy import Firewall, Policy
 from zonepolicy.model.values import Action, Network
+from zonepolicy.semantics.meaning import Meaning
 
 from .base import (
     Compiler, Feature, Interval, Output, PairRules, ReadPair, TargetModel, TargetRule, lower, register,
@@ -453,12 +454,20 @@ class H3cCompiler(Compiler):
 
     def __init__(self, dialect: str | None = None) -> None:
         self.dialect = resolve_dialect(dialect)
+        # diagnose lowers the policy itself (it is not given the model); one meaning per policy
+        # keeps that to one packet-set build for all of a policy's firewalls
+        self._meaning: tuple[Policy, Meaning] | None = None
+
+    def _meaning_of(self, policy: Policy) -> Meaning:
+        if self._meaning is None or self._meaning[0] is not policy:
+            self._meaning = (policy, Meaning(policy))
+        return self._meaning[1]
 
     def diagnose(self, policy: Policy, firewall: Firewall) -> list[Diagnostic]:
         """Interface names Comware cannot use, and boxes its object groups cannot express."""
         diags = interface_diagnostics(firewall)
         flows = {f.id: f for f in policy.flows}
-        model = lower(policy, firewall)
+        model = lower(policy, firewall, self._meaning_of(policy))
         for fid in cross_family_denies(model):
             flow = flows.get(fid)
             diags.append(Diagnostic(
