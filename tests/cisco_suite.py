@@ -23,7 +23,7 @@ from typing import Callable
 import pytest
 from hypothesis import assume, given, settings, strategies as st
 
-from conftest import REPO
+from conftest import REPO, load_policy_text as load_text
 from strategies import SMALL, policy_specs, render_policy
 from zonepolicy import api
 from zonepolicy.compile import check_outputs, compile_policy, write_outputs
@@ -63,11 +63,6 @@ def load_case(path: str, target: str) -> tuple[Policy, Meaning]:
     return _LOADED[path, target]
 
 
-def load_text(text: str) -> Policy:
-    with tempfile.TemporaryDirectory() as d:
-        path = os.path.join(d, "p.zp")
-        Path(path).write_text(text, encoding="utf-8")
-        return api.load_policy(path)
 
 
 def features(backend: Backend) -> tuple[Policy, Meaning, list[Output]]:

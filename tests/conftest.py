@@ -20,6 +20,19 @@ settings.register_profile("dev", max_examples=300, deadline=None, suppress_healt
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
+def load_policy_text(text: str, name: str = "p.zp"):
+    """Load a policy given as source text (written to a temporary file named ``name``)."""
+    import tempfile
+
+    from zonepolicy import api
+
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, name)
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        return api.load_policy(path)
+
+
 def run_cli(*args: str, cwd: Path | None = None, input: str | None = None) -> subprocess.CompletedProcess:
     """Run ``zonepolicy ARGS`` in a subprocess, as a user or CI would."""
     return subprocess.run([sys.executable, "-m", "zonepolicy", *args], cwd=cwd or REPO, input=input,

@@ -23,7 +23,7 @@ from zonepolicy.verify.anomalies import NAMED, RULES, find_anomalies, find_anoma
 from zonepolicy.verify.checks import Context
 from zonepolicy.verify.engine import verify
 from zonepolicy.verify.findings import Finding, Level
-from conftest import REPO
+from conftest import REPO, load_policy_text as load_text
 
 HEADER = "policy t { default deny; intrazone allow }\n"
 ZONES = """
@@ -35,12 +35,6 @@ zone v6 { networks fd00:6::/32 }
 """
 
 
-def load_text(text: str) -> Policy:
-    with tempfile.TemporaryDirectory() as d:
-        path = os.path.join(d, "p.zp")
-        with open(path, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        return api.load_policy(path)
 
 
 def analyse(body: str, header: str = HEADER, zones: str = ZONES) -> tuple[Policy, list[Finding]]:

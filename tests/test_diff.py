@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from conftest import EXAMPLES, run_cli
+from conftest import EXAMPLES, run_cli, load_policy_text as load_text
 from strategies import small_policies
 from zonepolicy import api
 from zonepolicy.dsl.formatter import format_file
@@ -26,12 +26,6 @@ from zonepolicy.verify.diff import UNZONED, PolicyDiff, diff_policies, split_by_
 QUICKSTART = EXAMPLES / "quickstart" / "policy.zp"
 
 
-def load_text(text: str) -> Policy:
-    with tempfile.TemporaryDirectory() as d:
-        path = os.path.join(d, "p.zp")
-        with open(path, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        return api.load_policy(path)
 
 
 def cli(*args: str, cwd: Path | None = None):

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from hypothesis import assume, given, strategies as st
 
-from conftest import REPO, run_cli
+from conftest import REPO, run_cli, load_policy_text as load_text
 from strategies import SMALL, policy_specs, render_policy
 from zonepolicy import api
 from zonepolicy.compilers import _h3c_read as rd
@@ -60,11 +60,6 @@ def load_case(path: str) -> tuple[Policy, Meaning]:
     return _LOADED[path]
 
 
-def load_text(text: str) -> Policy:
-    with tempfile.TemporaryDirectory() as d:
-        path = os.path.join(d, "p.zp")
-        Path(path).write_text(text, encoding="utf-8")
-        return api.load_policy(path)
 
 
 def compile_fw(policy: Policy, name: str, meaning: Meaning, dialect: str) -> list[Output]:

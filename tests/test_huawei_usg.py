@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from hypothesis import assume, given, settings, strategies as st
 
-from conftest import REPO
+from conftest import REPO, load_policy_text as load_text
 from strategies import SMALL, policy_specs, render_policy
 from zonepolicy import api
 from zonepolicy.compile import _policy_root, _relative_origins
@@ -61,11 +61,6 @@ def load_case(path: str) -> tuple[Policy, Meaning]:
     return _LOADED[path]
 
 
-def load_text(text: str) -> Policy:
-    with tempfile.TemporaryDirectory() as d:
-        path = os.path.join(d, "p.zp")
-        Path(path).write_text(text, encoding="utf-8")
-        return api.load_policy(path)
 
 
 def compile_fw(policy: Policy, name: str, meaning: Meaning) -> list[Output]:

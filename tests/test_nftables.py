@@ -24,7 +24,7 @@ from typing import Iterator
 import pytest
 from hypothesis import given, strategies as st
 
-from conftest import REPO
+from conftest import REPO, load_policy_text as load_text
 from strategies import Sizes, policy_specs, render_policy
 from zonepolicy import api
 from zonepolicy.compile import compile_policy
@@ -74,11 +74,6 @@ def compiled_text(path: str, fw: str) -> str:
     return out.text
 
 
-def load_text(text: str, name: str = "p.zp") -> Policy:
-    with tempfile.TemporaryDirectory() as d:
-        path = os.path.join(d, name)
-        Path(path).write_text(text, encoding="utf-8")
-        return api.load_policy(path)
 
 
 def _line(needle: str) -> int:

@@ -10,7 +10,7 @@ import tempfile
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from conftest import EXAMPLES, run_cli
+from conftest import EXAMPLES, run_cli, load_policy_text as load_text
 from strategies import small_policies
 from zonepolicy import api
 from zonepolicy.errors import UsageError
@@ -23,12 +23,6 @@ from zonepolicy.verify.query import Answer, reach, reachability, resolve_service
 QUICKSTART = str(EXAMPLES / "quickstart" / "policy.zp")
 
 
-def load_text(text: str) -> Policy:
-    with tempfile.TemporaryDirectory() as d:
-        path = os.path.join(d, "p.zp")
-        with open(path, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        return api.load_policy(path)
 
 
 def cli(*args: str):

@@ -16,15 +16,9 @@ from zonepolicy.model.policy import Endpoint, Policy
 from zonepolicy.model.values import Action
 from zonepolicy.semantics.meaning import Meaning
 from zonepolicy.semantics.packet import Packet
-from conftest import EXAMPLES
+from conftest import EXAMPLES, load_policy_text as load_text
 
 
-def load_text(text: str) -> Policy:
-    with tempfile.TemporaryDirectory() as d:
-        path = os.path.join(d, "p.zp")
-        with open(path, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        return api.load_policy(path)
 
 
 # ---- the naive oracle: written from the documentation, sharing no code with semantics/
