@@ -159,7 +159,7 @@ class Meaning:
         return _in_networks(family, address, ep.networks)
 
     def _zone_set(self, ep: Endpoint) -> frozenset[str]:
-        key = ("zs", ep.zones)
+        key = ("zs", id(ep.zones))  # identity, not a hash of up to thousands of names (see endpoint_set)
         found = self._cache.get(key)
         if found is None:
             found = self._cache[key] = frozenset(ep.zones)
