@@ -1,0 +1,99 @@
+"""Probe results: the JSONL record every runner writes and every report reads.
+
+One line per probe, keys in a fixed order. ``observed`` is what the network did (``allow`` when
+the probe arrived at the destination, ``deny`` when it did not, ``None`` when the runner could not
+tell); ``result`` compares it with the policy's ``expected`` verdict:
+
+* ``pass`` — observed == expected (and, for an allowed stateful probe, the reply came back);
+* ``fail`` — observed != expected, or an allowed probe arrived but its reply was lost
+  (``reason`` = ``no-reply``: the return path is broken);
+* ``inconclusive`` — the runner could not decide (``observed`` is None), e.g. a field probe whose
+  far side was not listening.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Iterable, Iterator
+
+from ..model.values import Action
+from .suite import Probe
+
+RESULTS = ("pass", "fail", "inconclusive")
+
+#: Reasons a runner may give for what it observed.
+REASONS = (
+    "arrived",           # seen at the destination (verdict by arrival)
+    "not-arrived",       # not seen at the destination within the settle window
+    "syn-ack",           # the destination answered a TCP SYN with SYN-ACK
+    "reset",             # a TCP RST came back
+    "echo-reply",        # an ICMP echo reply came back
+    "icmp-unreachable",  # an ICMP destination-unreachable came back
+    "no-response",       # nothing came back
+    "no-reply",          # arrived, but the reply did not make it back to the source
+    "not-sent",          # refused by a safety interlock or --dry-run
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProbeResult:
+    probe: str                    # probe id
+    site: str                     # the firewall name (lab) or a tester-given site label (field)
+    src_zone: str
+    dst_zone: str
+    five_tuple: str               # as sent (with the source port the runner chose)
+    expected: str                 # "allow" | "deny"
+    observed: str | None          # "allow" | "deny" | None
+    reason: str                   # one of REASONS
+    result: str                   # one of RESULTS
+    expected_flow: str | None = None
+    matched_rule: str | None = None   # --explain: the emitted rule (comment / handle) that decided
+    matched_flow: str | None = None   # --explain: the flow id that rule was emitted for
+    timestamp: str = ""           # ISO 8601, UTC
+    policy_hash: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return self.result == "pass"
+
+
+def judge(probe: Probe, observed: Action | None, reason: str, *, replied: bool | None = None) -> str:
+    """pass / fail / inconclusive for one probe, from what the runner saw."""
+    if observed is None:
+        return "inconclusive"
+    if observed is not probe.expected:
+        return "fail"
+    if observed is Action.ALLOW and probe.stateful and replied is False:
+        return "fail"
+    return "pass"
+
+
+def to_json_line(r: ProbeResult) -> str:
+    d = {k: getattr(r, k) for k in r.__slots__}  # type: ignore[attr-defined]
+    return json.dumps(d, ensure_ascii=False, separators=(",", ":"))
+
+
+def write_jsonl(results: Iterable[ProbeResult]) -> str:
+    return "".join(to_json_line(r) + "\n" for r in results)
+
+
+def read_jsonl(text: str, where: str = "results") -> Iterator[ProbeResult]:
+    fields = set(ProbeResult.__slots__)  # type: ignore[attr-defined]
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            d: Any = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{where}:{n}:{e.colno}: not a JSON object: {e.msg}") from None
+        if not isinstance(d, dict) or not fields >= set(d) or "probe" not in d:
+            raise ValueError(f"{where}:{n}: not a probe result record (unknown or missing keys)")
+        yield ProbeResult(**d)
+
+
+def summary(results: Iterable[ProbeResult]) -> str:
+    rs = list(results)
+    count = {k: sum(1 for r in rs if r.result == k) for k in RESULTS}
+    return (f"{len(rs)} probes, {count['pass']} passed, {count['fail']} failed, "
+            f"{count['inconclusive']} inconclusive")
