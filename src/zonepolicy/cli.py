@@ -403,5 +403,13 @@ def completion(shell: str) -> None:
     click.echo(cls(main, {}, "zonepolicy", "_ZONEPOLICY_COMPLETE").source())
 
 
+# Command groups that live in their own modules.
+from .probe.commands import audit as _audit_group, lab as _lab_group, probe as _probe_group  # noqa: E402
+
+main.add_command(_probe_group)
+main.add_command(_lab_group)
+main.add_command(_audit_group)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
