@@ -235,6 +235,27 @@ def suite_from_dict(d: Any, where: str = "suite") -> Suite:
                  budget=budget if isinstance(budget, int) else None)
 
 
+def _without_places(data: Any) -> Any:
+    if isinstance(data, dict):
+        return {k: _without_places(v) for k, v in data.items() if k not in ("at", "files")}
+    if isinstance(data, list):
+        return [_without_places(v) for v in data]
+    return data
+
+
+def policy_hash(policy: Any) -> str:
+    """sha256 of the policy's canonical export, without source places (file names, line numbers):
+    moving or re-indenting the policy files must not make a planned suite stale, changing what the
+    policy says must."""
+    import hashlib
+    import json
+
+    from ..model.serialize import to_data
+
+    canon = json.dumps(_without_places(to_data(policy)), ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canon.encode("utf-8")).hexdigest()
+
+
 def load_suite(path: str) -> Suite:
     try:
         with open(path, encoding="utf-8") as fh:
