@@ -50,6 +50,8 @@ class Probe:
     kind: str = "boundary"       # one of KINDS
     note: str = ""               # for humans: "last port of 8000-8080", "port+1 of https"
     firewall: str | None = None  # the enforcement point it crosses, when planned for one
+    iif: str | None = None       # the firewall interface the probe enters by (Meaning.firewall_interfaces)
+    oif: str | None = None       # ... and the one it leaves by; both set only when planned for a firewall
 
     @property
     def flow(self) -> str | None:
@@ -125,6 +127,10 @@ def probe_to_dict(p: Probe) -> dict[str, Any]:
         out["note"] = p.note
     if p.firewall is not None:
         out["firewall"] = p.firewall
+    if p.iif is not None:
+        out["iif"] = p.iif
+    if p.oif is not None:
+        out["oif"] = p.oif
     return out
 
 
@@ -198,12 +204,16 @@ def probe_from_dict(d: Any, where: str) -> Probe:
     if kind not in KINDS:
         raise SuiteError(f"{where}: 'kind' must be one of {', '.join(KINDS)}, got {kind!r}")
     fw = d.get("firewall")
+    iif, oif = d.get("iif"), d.get("oif")
+    for key, value in (("iif", iif), ("oif", oif)):
+        if value is not None and not isinstance(value, str):
+            raise SuiteError(f"{where}: '{key}' must be an interface name, got {value!r}")
     return Probe(
         id=pid, packet=packet,
         src_zone=_need(d, "src_zone", str, where), dst_zone=_need(d, "dst_zone", str, where),
         expected=Action(expected), flows=tuple(flows), reason=str(d.get("reason", "flow")),
         stateful=bool(d.get("stateful", False)), kind=kind, note=str(d.get("note", "")),
-        firewall=fw if isinstance(fw, str) else None,
+        firewall=fw if isinstance(fw, str) else None, iif=iif, oif=oif,
     )
 
 
