@@ -40,3 +40,4 @@ def audit() -> None:
 
 
 # Subcommand modules register themselves on the groups above; one import line each.
+from . import plan_cmd  # noqa: E402,F401
