@@ -55,6 +55,8 @@ def oracle_allows(policy: Policy, p: Packet) -> bool:
         for t in f.services:
             if t.protocol is not None and t.protocol != p.proto:
                 continue
+            if (t.protocol == 1 and p.family != 4) or (t.protocol == 58 and p.family != 6):
+                continue  # ICMP is IPv4's, ICMPv6 IPv6's (language.md 12.3)
             if t.ports and not any(r.lo <= p.dport <= r.hi for r in t.ports):
                 continue
             if t.icmp_type is not None and t.icmp_type != p.icmp_type:
@@ -151,3 +153,46 @@ def test_quickstart_worked_examples() -> None:
         d = m.decide(packet)
         assert (d.allowed, d.reason) == (allowed, reason), str(packet)
         assert (packet in m.allowed()) == allowed
+
+
+# ---- ICMP belongs to its family (language.md 12.3)
+_FAMILY_POLICY = """
+policy fam { default deny
+  intrazone deny }
+zone a { networks 10.1.0.0/16, 2001:db8:1::/48 }
+zone b { networks 10.2.0.0/16, 2001:db8:2::/48 }
+allow a -> b : {term}
+"""
+
+
+@settings(max_examples=30)
+@given(st.sampled_from(["icmp", "icmpv6", "ip"]), st.one_of(st.none(), st.integers(0, 255)),
+       st.one_of(st.none(), st.integers(0, 255)), st.integers(0, 255), st.integers(0, 255),
+       st.integers(0, 2**16 - 1))
+def test_an_icmp_term_never_matches_a_packet_of_the_other_family(
+        proto: str, icmp_type: int | None, icmp_code: int | None, ptype: int, pcode: int, host: int) -> None:
+    if proto == "ip":
+        term = "ip/icmp" if icmp_type is None else "ip/icmpv6"
+        number = 1 if term == "ip/icmp" else 58
+    else:
+        number = 1 if proto == "icmp" else 58
+        term = f"{proto}/any" if icmp_type is None else \
+            f"{proto}/{icmp_type}" + ("" if icmp_code is None else f":{icmp_code}")
+    policy = load_text(_FAMILY_POLICY.replace("{term}", term))
+    meaning = Meaning(policy)
+    own, other = (4, 6) if number == 1 else (6, 4)
+    v4 = (int(ipaddress.ip_address("10.1.0.0")) + host, int(ipaddress.ip_address("10.2.0.0")) + host)
+    v6 = (int(ipaddress.ip_address("2001:db8:1::")) + host, int(ipaddress.ip_address("2001:db8:2::")) + host)
+    addrs = {4: v4, 6: v6}
+    # the same header in the other family: never matched, never allowed, in both evaluations
+    foreign = Packet(other, *addrs[other], number, icmp_type=ptype, icmp_code=pcode)
+    assert not meaning.flow_matches(policy.flows[0], foreign)
+    assert not meaning.decide(foreign).allowed
+    assert foreign not in meaning.allowed()
+    assert not any(p.family == other for p in meaning.flow_set(policy.flows[0]).picks(8))
+    # and in its own family the term still matches what it names
+    native = Packet(own, *addrs[own], number,
+                    icmp_type=ptype if icmp_type is None else icmp_type,
+                    icmp_code=pcode if icmp_code is None or icmp_type is None else icmp_code)
+    assert meaning.decide(native).allowed
+    assert native in meaning.allowed()

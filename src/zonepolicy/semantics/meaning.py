@@ -15,6 +15,9 @@ The rules, also stated in docs/language.md:
   sub-zones of ``x``; ``*`` for every zone; an address object or literal for its addresses;
 * a flow matches a packet when the source matches one of its sources, the destination one of its
   destinations, and the packet one of its services (no services: every packet);
+* a service term of protocol 1 (``icmp/…``, ``ip/icmp``) matches IPv4 packets only, one of protocol
+  58 (``icmpv6/…``, ``ip/icmpv6``) IPv6 packets only: ICMP is IPv4's control protocol and ICMPv6
+  IPv6's, so ``ping`` (both echoes) means ICMP echo over IPv4 and ICMPv6 echo over IPv6;
 * deny wins: a packet matched by any ``deny`` flow is denied; otherwise one matched by any
   ``allow`` flow is allowed; otherwise a packet whose source and destination zone are the same
   zone gets the ``intrazone`` action, and every other packet the ``default`` action;
@@ -29,7 +32,7 @@ from typing import Iterable, Protocol, TypeVar
 
 from ..model.policy import Endpoint, Firewall, Flow, Policy, Zone
 from ..model.values import Action, Network, ServiceTerm
-from .packet import Packet
+from .packet import ICMP, ICMPV6, Packet
 from .packetset import PacketSet
 
 
@@ -115,8 +118,14 @@ def _in_networks(family: int, address: int, networks: tuple[Network, ...]) -> bo
     return False
 
 
+# The one family an ICMP protocol belongs to (see the module docstring); other protocols: both.
+_ICMP_FAMILY = {ICMP: 4, ICMPV6: 6}
+
+
 def _term_matches(term: ServiceTerm, p: Packet) -> bool:
     if term.protocol is not None and p.proto != term.protocol:
+        return False
+    if _ICMP_FAMILY.get(term.protocol, p.family) != p.family:  # type: ignore[arg-type]
         return False
     if term.ports and not any(r.lo <= p.dport <= r.hi for r in term.ports):
         return False
@@ -129,6 +138,7 @@ def _term_matches(term: ServiceTerm, p: Packet) -> bool:
 
 def _term_set(term: ServiceTerm) -> PacketSet:
     return PacketSet.build(
+        family=_ICMP_FAMILY.get(term.protocol),  # type: ignore[arg-type]
         proto=None if term.protocol is None else [(term.protocol, term.protocol)],
         dport=[(r.lo, r.hi) for r in term.ports] or None,
         icmp_type=None if term.icmp_type is None else [(term.icmp_type, term.icmp_type)],
