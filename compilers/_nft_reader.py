@@ -688,7 +688,12 @@ def _set_ref(w: list, i: int, where: str) -> SetRef:
 class Evaluator:
     """Walks the chains of one table for one (in, out) interface pair."""
 
-    def __init__(self, table: TableDef) -> None:
+    def __init__(self, table: TableDef, view: str = "new") -> None:
+        # view: the conntrack state of the packets walked. "new" (connection-opening packets, what
+        # the proof reads) or "established"/"related"/"invalid" (e.g. replies, for a return-path check)
+        if view not in ("new", "established", "related", "invalid"):
+            raise ValueError(f"unknown conntrack view {view!r}")
+        self.view = view
         self.t = table
         self.parsed: dict[str, list[ParsedRule]] = {
             name: [parse_rule(r, name) for r in c.rules] for name, c in table.chains.items()}
@@ -805,6 +810,8 @@ class Evaluator:
     def _ct(self, m: PacketSet, states: set[str] | None, in_if: str) -> PacketSet:
         if states is None:
             return m
+        if self.view != "new":
+            return m if self.view in states else PacketSet.empty()
         n = self.notrack(in_if)
         out = PacketSet.empty()
         if "new" in states:

@@ -59,3 +59,56 @@ def plan_command(policy: str, firewall: str | None, budget: int | None, output: 
     else:
         click.echo(text, nl=False)
     click.echo(coverage_text(suite), err=True)
+
+
+@probe.command("simulate")
+@click.argument("suite", type=click.Path(dir_okay=False))
+@click.option("--rules", "rules", multiple=True, required=True, type=click.Path(dir_okay=False),
+              help="the ruleset: an .nft file or `nft list ruleset` output; iptables-restore files or "
+                   "iptables-save output (repeat for the IPv4 and IPv6 files)")
+@click.option("--format", "rules_format", type=click.Choice(["nftables", "iptables"]),
+              help="the ruleset's format (default: recognised from the text)")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="write the JSONL results here instead of stdout")
+@_guarded
+def simulate_command(suite: str, rules: tuple[str, ...], rules_format: str | None, output: str | None) -> None:
+    """Evaluate SUITE against a ruleset without a kernel; exit 1 when any probe fails.
+
+    Each probe is judged as a connection-opening packet on its iif/oif; for allowed stateful probes
+    the reply must come back as an established packet.
+
+    \b
+    Examples:
+      zonepolicy probe simulate suite.yaml --rules out/edge.nft
+      zonepolicy probe simulate suite.yaml --rules fw.iptables --rules fw.ip6tables -o results.jsonl
+      nft list ruleset > live.nft && zonepolicy probe simulate suite.yaml --rules live.nft
+    """
+    from .. import api
+    from ..errors import UsageError
+    from .results import summary, write_jsonl
+    from .simulate import load_ruleset, simulate
+    from .suite import SuiteError, load_suite
+
+    try:
+        s = load_suite(suite)
+    except SuiteError as err:
+        raise UsageError(str(err)) from None
+    ruleset = load_ruleset(rules, rules_format, s.firewall)
+    results = simulate(s, ruleset)
+    text = write_jsonl(results)
+    if output:
+        api.write_atomically(output, text)
+    else:
+        click.echo(text, nl=False)
+    by_id = s.by_id()
+    for r in results:
+        if r.result == "fail":
+            why = "reply dropped or untracked" if r.reason == "no-reply" else f"simulated {r.observed}"
+            click.echo(f"FAIL {r.probe} {r.five_tuple} ({r.src_zone} -> {r.dst_zone} via "
+                       f"{by_id[r.probe].iif} -> {by_id[r.probe].oif}): expected {r.expected}, {why}"
+                       + (f"; rule: {r.matched_rule}" if r.matched_rule else ""), err=True)
+    skipped = [r for r in results if r.result == "inconclusive"]
+    if skipped:
+        click.echo(f"note: {len(skipped)} probe(s) not simulated: {skipped[0].matched_rule}", err=True)
+    click.echo(summary(results), err=True)
+    if any(r.result == "fail" for r in results):
+        sys.exit(1)

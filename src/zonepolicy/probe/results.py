@@ -33,6 +33,7 @@ REASONS = (
     "no-response",       # nothing came back
     "no-reply",          # arrived, but the reply did not make it back to the source
     "not-sent",          # refused by a safety interlock or --dry-run
+    "simulated",         # judged by walking the ruleset's rules (probe simulate), no packet sent
 )
 
 
