@@ -71,3 +71,30 @@ def test_multiline_flows_and_flows_in_blocks_go_to_the_general_parser() -> None:
     # A flow inside a block is an error, whichever path would have read the line.
     _, diags = parse_text("firewall f {\nallow a -> b\n}\n", "t.zp")
     assert diags
+
+
+@given(st.lists(flow_lines(), min_size=1, max_size=8))
+def test_whole_files_read_the_same_by_both_paths(lines: list[str]) -> None:
+    # The fast path remembers how each endpoint/service/option list reads within a file; the same
+    # list text then recurs in other contexts (other columns, lines, neighbours).
+    text = "\n".join(lines) + "\n"
+    fast, fast_diags = parse_text(text, "t.zp")
+    general, general_diags = parse_text(text, "t.zp", fast=False)
+    if general_diags:
+        assert fast_diags, f"fast path accepted what the grammar rejects: {text!r}"
+        return
+    assert not fast_diags
+    assert fast == general
+
+
+def test_a_list_recurring_in_another_context_reads_by_its_context() -> None:
+    text = ("allow a -> b : https { log }\n"
+            "allow  a->b:https{log}\n"
+            "deny x, a -> a .* , b # a -> b\n"
+            "allow a -> b { ticket \"T-1\" ; log }\n"
+            "allow a -> b { ticket \"T-1\" ; logging }\n")
+    fast, fast_diags = parse_text(text, "t.zp")
+    general, general_diags = parse_text(text, "t.zp", fast=False)
+    assert [d.span.line for d in fast_diags] == [d.span.line for d in general_diags] == [5]
+    assert fast.statements[:4] == general.statements[:4]
+    assert [st.span.line for st in fast.statements[:4]] == [1, 2, 3, 4]

@@ -48,15 +48,16 @@ def _regexes() -> dict[str, re.Pattern[str]]:
             "opt": re.compile(option)}
 
 
-def _span(file: str, line: int, start: int, end: int) -> Span:
-    return Span(file, line, start + 1, line, end + 1)
-
-
-def _tok(kind: str, m: re.Match[str], group: str, file: str, line: int) -> s.Tok:
-    return s.Tok(kind, m.group(group), _span(file, line, m.start(group), m.end(group)))
-
+# Syntax nodes are named tuples; building them with tuple.__new__ skips one Python-level
+# __new__ call per node, which is most of the cost at tens of thousands of lines.
+_new = tuple.__new__
+_Span, _Tok, _Endpoint, _Item = Span, s.Tok, s.Endpoint, s.Item
 
 _SEPARATOR = re.compile(r"[\s,;]*")
+# What follows a region of a valid line: a run of white space, then one of '->', ':', '{', '}',
+# '#' or the line's end. No terminal reads further past an item than the white space and two
+# characters (``-(?!>)``, ``\s*\.\*``, keyword ends), so a region's items depend only on its text and this.
+_FOLLOW = re.compile(r"\s*.{0,2}")
 
 
 def _scan(rx: re.Pattern[str], text: str, start: int, end: int) -> list[re.Match[str]] | None:
@@ -72,81 +73,133 @@ def _scan(rx: re.Pattern[str], text: str, start: int, end: int) -> list[re.Match
     return found
 
 
-def _endpoints(text: str, start: int, end: int, file: str, line: int) -> tuple[s.Endpoint, ...] | None:
-    out = []
+# A region's items are cached as templates, with offsets relative to the region's start:
+# (kind, start, end, argument) where argument is None or (token type, text, start, end).
+
+def _arg(m: re.Match[str], group: str, start: int, toktype: str) -> tuple[str, str, int, int]:
+    return (toktype, m.group(group), m.start(group) - start, m.end(group) - start)
+
+
+def _endpoint_templates(text: str, start: int, end: int) -> tuple | None:
     matches = _scan(_regexes()["ep"], text, start, end)
     if matches is None:
         return None
+    out = []
     for m in matches:
-        sp = _span(file, line, m.start(), m.end())
+        a, b = m.start() - start, m.end() - start
         if m.group("zq"):
             if m.group("zstar"):
-                out.append(s.Endpoint("zone-all", None, sp))
+                out.append(("zone-all", a, b, None))
             else:
-                kind = "zone-children" if m.group("zc") else "zone"
-                out.append(s.Endpoint(kind, _tok("NAME", m, "zn", file, line), sp))
+                out.append(("zone-children" if m.group("zc") else "zone", a, b, _arg(m, "zn", start, "NAME")))
         elif m.group("aq"):
-            out.append(s.Endpoint("address", _tok("NAME", m, "an", file, line), sp))
+            out.append(("address", a, b, _arg(m, "an", start, "NAME")))
         elif m.group("star"):
-            out.append(s.Endpoint("all", None, sp))
+            out.append(("all", a, b, None))
         elif m.group("v4"):
-            out.append(s.Endpoint("literal", _tok("IPV4", m, "v4", file, line), sp))
+            out.append(("literal", a, b, _arg(m, "v4", start, "IPV4")))
         elif m.group("v6"):
-            out.append(s.Endpoint("literal", _tok("IPV6", m, "v6", file, line), sp))
+            out.append(("literal", a, b, _arg(m, "v6", start, "IPV6")))
         else:
-            kind = "children" if m.group("c") else "name"
-            out.append(s.Endpoint(kind, _tok("NAME", m, "n", file, line), sp))
+            if not m.group("c") and m.group("n") in ("zone", "address"):
+                return None  # a keyword where a name should be: the general parser explains the error
+            out.append(("children" if m.group("c") else "name", a, b, _arg(m, "n", start, "NAME")))
     return tuple(out)
 
 
-def _services(text: str, start: int, end: int, file: str, line: int) -> tuple[s.Tok, ...] | None:
+def _service_templates(text: str, start: int, end: int) -> tuple | None:
     matches = _scan(_regexes()["svc"], text, start, end)
     if matches is None:
         return None
-    return tuple(_tok("SERVICE_LITERAL", m, "sl", file, line) if m.group("sl") else _tok("NAME", m, "sn", file, line)
+    return tuple((None, 0, 0, _arg(m, "sl", start, "SERVICE_LITERAL") if m.group("sl") else _arg(m, "sn", start, "NAME"))
                  for m in matches)
 
 
-def _options(text: str, start: int, end: int, file: str, line: int) -> tuple[s.Item, ...] | None:
-    items = []
+def _option_templates(text: str, start: int, end: int) -> tuple | None:
     matches = _scan(_regexes()["opt"], text, start, end)
     if matches is None:
         return None
+    out = []
     for m in matches:
-        sp = _span(file, line, m.start(), m.end())
+        a, b = m.start() - start, m.end() - start
         if m.group("bare"):
-            items.append(s.Item(m.group("bare"), (), sp))
+            out.append((m.group("bare"), a, b, None))
         elif m.group("nk"):
-            items.append(s.Item(m.group("nk"), (_tok("NAME", m, "nv", file, line),), sp))
+            out.append((m.group("nk"), a, b, _arg(m, "nv", start, "NAME")))
         elif m.group("sk"):
-            items.append(s.Item(m.group("sk"), (_tok("STRING", m, "sv", file, line),), sp))
+            out.append((m.group("sk"), a, b, _arg(m, "sv", start, "STRING")))
         else:
-            items.append(s.Item("expires", (_tok("DATE", m, "dv", file, line),), sp))
-    return tuple(items)
+            out.append(("expires", a, b, _arg(m, "dv", start, "DATE")))
+    return tuple(out)
 
 
-def parse_flow_line(text: str, file: str, line: int) -> tuple[s.FlowStmt, s.Comment | None] | None:
-    """The flow on this line and its trailing comment, or None when the general parser must read it."""
+def _templates(reader, text: str, start: int, end: int, cache: dict | None) -> tuple | None:
+    if cache is None:
+        return reader(text, start, end)
+    key = (reader, text[start:end], _FOLLOW.match(text, end).group())
+    try:
+        return cache[key]
+    except KeyError:
+        found = cache[key] = reader(text, start, end)
+        return found
+
+
+def _tok(arg: tuple[str, str, int, int], file: str, line: int, col: int) -> s.Tok:
+    toktype, word, a, b = arg
+    return _new(_Tok, (toktype, word, _new(_Span, (file, line, col + a, line, col + b))))
+
+
+def parse_flow_line(text: str, file: str, line: int,
+                    cache: dict | None = None) -> tuple[s.FlowStmt, s.Comment | None] | None:
+    """The flow on this line and its trailing comment, or None when the general parser must read it.
+
+    ``cache`` (one dict per file) remembers how each endpoint, service and option list reads, so a
+    list written on many lines is matched once.
+    """
     m = _regexes()["line"].fullmatch(text)
     if m is None:
         return None
-    action = _tok("ACTION", m, "action", file, line)
-    sources = _endpoints(text, m.start("src"), m.end("src"), file, line)
-    destinations = _endpoints(text, m.start("dst"), m.end("dst"), file, line)
+    src_s, src_e = m.span("src")
+    dst_s, dst_e = m.span("dst")
+    sources = _templates(_endpoint_templates, text, src_s, src_e, cache)
+    destinations = _templates(_endpoint_templates, text, dst_s, dst_e, cache)
     if sources is None or destinations is None:
         return None
-    if any(e.kind == "name" and e.name.text in ("zone", "address") for e in sources + destinations):
-        return None  # a keyword where a name should be: the general parser explains the error
-    services = _services(text, m.start("svcs"), m.end("svcs"), file, line) if m.group("svcs") else ()
-    options = _options(text, m.start("opts"), m.end("opts"), file, line) if m.group("open") else None
-    if services is None or (m.group("open") and options is None):
-        return None
-    stmt = s.FlowStmt(action, sources, destinations, services, options, _span(file, line, m.start("action"),
-                                                                             m.start("end")))
+    services: tuple = ()
+    if m.group("svcs") is not None:
+        svc_s, svc_e = m.span("svcs")
+        services = _templates(_service_templates, text, svc_s, svc_e, cache)
+        if services is None:
+            return None
+        col = svc_s + 1
+        services = tuple([_tok(arg, file, line, col) for _, _, _, arg in services])
+    options = None
+    if m.group("open") is not None:
+        opt_s, opt_e = m.span("opts")
+        found = _templates(_option_templates, text, opt_s, opt_e, cache)
+        if found is None:
+            return None
+        col = opt_s + 1
+        options = tuple([_new(_Item, (key, () if arg is None else (_tok(arg, file, line, col),),
+                                      _new(_Span, (file, line, col + a, line, col + b)), ()))
+                         for key, a, b, arg in found])
+    col = src_s + 1
+    sources = tuple([_new(_Endpoint, (kind, None if arg is None else _tok(arg, file, line, col),
+                                      _new(_Span, (file, line, col + a, line, col + b))))
+                     for kind, a, b, arg in sources])
+    col = dst_s + 1
+    destinations = tuple([_new(_Endpoint, (kind, None if arg is None else _tok(arg, file, line, col),
+                                           _new(_Span, (file, line, col + a, line, col + b))))
+                          for kind, a, b, arg in destinations])
+    act_s, act_e = m.span("action")
+    action = _new(_Tok, ("ACTION", m.group("action"), _new(_Span, (file, line, act_s + 1, line, act_e + 1))))
+    stmt = s.FlowStmt(action, sources, destinations, services, options,
+                      _new(_Span, (file, line, act_s + 1, line, m.start("end") + 1)))
     comment = None
     if m.group("comment"):
         body = m.group("comment").rstrip("\r")
-        comment = s.Comment(body, _span(file, line, m.start("comment"), m.start("comment") + len(body)))
+        c = m.start("comment")
+        comment = s.Comment(body, _new(_Span, (file, line, c + 1, line, c + 1 + len(body))))
     return stmt, comment
 
 
@@ -180,6 +233,7 @@ def extract_flow_lines(text: str, file: str) -> tuple[str, list[s.FlowStmt], lis
     depth_at.append(line_depth)
     flows: list[s.FlowStmt] = []
     comments: list[s.Comment] = []
+    cache: dict = {}
     next_significant_ok = True  # whether the line after the current one lets a flow end here
     ok_after = [True] * (len(lines) + 1)
     for i in range(len(lines) - 1, -1, -1):
@@ -191,7 +245,7 @@ def extract_flow_lines(text: str, file: str) -> tuple[str, list[s.FlowStmt], lis
     for i, line in enumerate(lines):
         if depth_at[i] != 0 or not ok_after[i] or not _FLOW_START.match(line):
             continue
-        got = parse_flow_line(line, file, i + 1)
+        got = parse_flow_line(line, file, i + 1, cache)
         if got is None:
             continue
         stmt, comment = got
