@@ -411,5 +411,11 @@ main.add_command(_lab_group)
 main.add_command(_audit_group)
 
 
+from .report.commands import graph as _graph_cmd, report as _report_cmd  # noqa: E402
+
+main.add_command(_report_cmd)
+main.add_command(_graph_cmd)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
