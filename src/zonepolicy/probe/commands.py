@@ -41,3 +41,4 @@ def audit() -> None:
 
 # Subcommand modules register themselves on the groups above; one import line each.
 from . import plan_cmd  # noqa: E402,F401
+from . import lab_cmd  # noqa: E402,F401

@@ -359,7 +359,7 @@ class Run:
         for zs in socks:
             poller.register(zs.rx.fileno(), select.POLLIN)
             fd_zone[zs.rx.fileno()] = zs
-        pace = self.pace if paced or self.pace else 0.0
+        pace = self.pace or (100e-6 if paced else 0.0)   # trace monitors drop events under bursts
         for n, rec in enumerate(batch, 1):
             zs = socks[rec.src_zi]
             dst = socket.inet_ntop(socket.AF_INET if rec.packet.family == 4 else socket.AF_INET6, rec.dst)
