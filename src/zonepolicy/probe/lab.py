@@ -531,6 +531,7 @@ class LabManager:
                         flags = netns.link_flags(dev)
                         if flags & netns.IFF_UP and flags & netns.IFF_RUNNING:
                             break
+                        netns.sync_link(dev)
                         if time.monotonic() > deadline:
                             raise LabError(f"device {dev} in {ns} did not come up within {timeout:.0f} s")
                         time.sleep(0.002)

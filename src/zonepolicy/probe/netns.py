@@ -121,6 +121,22 @@ def link_flags(name: str) -> int:
     return struct.unpack("16sH14x", out)[1]
 
 
+def sync_link(name: str) -> None:
+    """Ask for the link state the ethtool way, which makes the kernel apply a pending carrier change
+    now (link-watch otherwise batches some of them for up to a second, and a device does not pass
+    traffic until it has)."""
+    import ctypes
+
+    SIOCETHTOOL, ETHTOOL_GLINK = 0x8946, 0x0000000A
+    value = ctypes.create_string_buffer(struct.pack("II", ETHTOOL_GLINK, 0))
+    req = struct.pack("16sP8x", name.encode(), ctypes.addressof(value))
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            fcntl.ioctl(s.fileno(), SIOCETHTOOL, req)
+        except OSError:
+            pass
+
+
 def link_names() -> list[str]:
     """The devices of the current thread's namespace (netlink is opened in this thread's namespace)."""
     return sorted(name for _, name in socket.if_nameindex())
