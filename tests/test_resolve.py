@@ -671,3 +671,50 @@ def test_long_chain_of_object_groups(tmp_path):
     chain = "".join(f"address a{i} = a{i + 1}\n" for i in range(1500)) + "address a1500 = 10.0.0.1\n"
     p = load_text(tmp_path, HEADER + chain)
     assert p.addresses[0].networks == (net("10.0.0.1/32"),)
+
+
+# ---- the resolver's shortcuts for province-scale policies keep the same answers
+
+def test_repeated_endpoints_and_options_resolve_per_use(tmp_path):
+    policy = load_text(tmp_path, HEADER + "zone a { networks 10.1.0.0/16 }\nzone a.b { networks 10.1.1.0/24 }\n"
+                       "zone c { networks 10.2.0.0/16 }\naddress h = 10.2.0.9\n"
+                       "allow a -> c : https { log }\nallow  a -> h { log }\ndeny c -> a.* , h { log }\n")
+    first, second, third = policy.flows
+    assert first.sources == second.sources and first.sources[0].zones == ("a", "a.b")
+    # the same endpoint written twice keeps each use's own place
+    assert (first.sources[0].span.line, second.sources[0].span.column) == (6, 8)
+    assert third.destinations[1].networks == (net("10.2.0.9/32"),) and not third.destinations[1].is_zone
+    assert first.options == second.options and first.options.log
+
+
+def test_every_bad_use_of_a_repeated_endpoint_is_reported(tmp_path):
+    diags = problems(tmp_path, HEADER + "zone a { networks 10.1.0.0/16 }\n"
+                     "allow a -> nosuch\nallow nosuch -> a\nallow a -> nosuch : https\n")
+    assert [(d.code, at(d)) for d in diags] == [("ZP201", (3, 12)), ("ZP201", (4, 7)), ("ZP201", (5, 12))]
+
+
+def test_direct_constructor_builds_the_dataclass_value():
+    import dataclasses
+
+    from zonepolicy.diagnostics import Span
+    from zonepolicy.model.policy import Endpoint, Flow, FlowOptions
+    from zonepolicy.model.resolve import _direct_constructor
+
+    ep = Endpoint(text="a.*", zones=("a.b", "a.c"), span=Span("p.zp", 3, 7, 3, 10))
+    made = _direct_constructor(Endpoint)(*(getattr(ep, f.name) for f in dataclasses.fields(Endpoint)))
+    assert type(made) is Endpoint and made == ep and hash(made) == hash(ep) and made.span == ep.span
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        made.text = "b"
+    flow = Flow(id="f1", action=Action.ALLOW, sources=(ep,), destinations=(ep,), services=(),
+                options=FlowOptions(log=True))
+    assert _direct_constructor(Flow)(*(getattr(flow, f.name) for f in dataclasses.fields(Flow))) == flow
+
+    @dataclasses.dataclass(frozen=True, slots=True)
+    class Checked:
+        x: int
+
+        def __post_init__(self) -> None:
+            raise ValueError
+
+    with pytest.raises(TypeError):
+        _direct_constructor(Checked)

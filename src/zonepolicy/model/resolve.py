@@ -6,6 +6,7 @@ every problem is collected (never raised one by one) so one run reports them all
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import ipaddress
@@ -23,6 +24,29 @@ from .values import ANY_V4, ANY_V6, Action, Network, ServiceTerm, ValueProblem, 
     parse_service_literal
 from .zonetree import check_zone_networks
 
+_ACTIONS = {a.value: a for a in Action}
+
+
+def _direct_constructor(cls):
+    """A positional constructor for a frozen, slotted dataclass that fills the slots directly.
+
+    A frozen dataclass's ``__init__`` goes through ``object.__setattr__`` once per field, which
+    costs more than everything else the resolver does per flow. Every field must be passed, in
+    declaration order; classes with a ``__post_init__`` are refused (it would be skipped).
+    """
+    if hasattr(cls, "__post_init__") or not hasattr(cls, "__slots__"):
+        raise TypeError(f"{cls.__name__} cannot be built directly")
+    names = [f.name for f in dataclasses.fields(cls)]
+    env = {"new": object.__new__, "cls": cls}
+    env.update({f"set_{n}": cls.__dict__[n].__set__ for n in names})
+    body = "".join(f"    set_{n}(obj, {n})\n" for n in names)
+    code = f"def make({', '.join(names)}):\n    obj = new(cls)\n{body}    return obj\n"
+    exec(code, env)  # noqa: S102 - the source is built from the dataclass's own field names
+    return env["make"]
+
+
+_new_endpoint = _direct_constructor(Endpoint)
+_new_flow = _direct_constructor(Flow)
 GRADE_TARGETS = {"business-info": "business_info", "system-service": "system_service"}
 
 
@@ -328,6 +352,20 @@ class Resolver:
 
     # ---- endpoints and services
     def _endpoint(self, ep: s.Endpoint) -> Endpoint | None:
+        # Province-scale policies name the same few thousand endpoints in tens of thousands of
+        # flows: resolve each (kind, name) once; only the span differs between uses. Problems are
+        # not cached, so every bad use is reported at its own place.
+        key = (ep.kind, ep.name.text if ep.name else "")
+        hit = self._ep_cache.get(key)
+        if hit is not None:
+            return _new_endpoint(hit.text, hit.zones, hit.networks, hit.is_zone, ep.span)
+        n = len(self.diags)
+        found = self._endpoint_uncached(ep)
+        if found is not None and len(self.diags) == n:
+            self._ep_cache[key] = found
+        return found
+
+    def _endpoint_uncached(self, ep: s.Endpoint) -> Endpoint | None:
         name = ep.name.text if ep.name else ""
         kind = ep.kind
         if kind in ("all", "zone-all"):
@@ -377,16 +415,19 @@ class Resolver:
         self.descendants_t = {k: tuple(sorted(v)) for k, v in self.descendants.items()}
         self.all_zones_t = tuple(self.zone_names)
         self._svc_cache: dict[tuple[str, ...], tuple[ServiceTerm, ...]] = {}
+        self._ep_cache: dict[tuple[str, str], Endpoint] = {}
+        self._options_cache: dict[tuple, FlowOptions] = {}
 
     def _prefixes(self) -> set[str]:
         return {z.rsplit(".", 1)[0] for z in self.zone_names if "." in z}
 
     def _endpoints(self, eps: Iterable[s.Endpoint]) -> tuple[Endpoint, ...]:
-        return tuple(e for e in (self._endpoint(ep) for ep in eps) if e is not None)
+        found = [self._endpoint(ep) for ep in eps]
+        return tuple([e for e in found if e is not None])
 
     def _service_refs(self, toks: Iterable[s.Tok]) -> tuple[ServiceTerm, ...]:
         toks = tuple(toks)
-        key = tuple(t.text for t in toks)
+        key = tuple([t.text for t in toks])
         found = self._svc_cache.get(key)
         if found is None:
             n = len(self.diags)
@@ -440,22 +481,27 @@ class Resolver:
             via = tok.text
             if via not in self.zones:
                 self._unknown("zone", via, tok.span, self.zone_names, "via names the zone the flow passes through")
-        options = FlowOptions(
-            log="log" in items,
-            stateful="stateless" not in items,
-            inspect=items["inspect"].args[0].text if "inspect" in items else None,
-            via=via,
-            ticket=items["ticket"].args[0].value if "ticket" in items else None,
-            comment=items["comment"].args[0].value if "comment" in items else None,
-            expires=self._date(items["expires"].args[0]) if "expires" in items else None,
+        values = (
+            "log" in items,
+            "stateless" not in items,
+            items["inspect"].args[0].text if "inspect" in items else None,
+            via,
+            items["ticket"].args[0].value if "ticket" in items else None,
+            items["comment"].args[0].value if "comment" in items else None,
+            self._date(items["expires"].args[0]) if "expires" in items else None,
         )
+        # Options are plain values and most flows share a handful of combinations: share the objects.
+        options = self._options_cache.get(values)
+        if options is None:
+            log, stateful, inspect, via, ticket, comment, expires = values
+            options = self._options_cache[values] = FlowOptions(
+                log=log, stateful=stateful, inspect=inspect, via=via, ticket=ticket, comment=comment,
+                expires=expires)
         if len(sources) != len(st.sources) or len(destinations) != len(st.destinations):
             return None
         flow_id = items["id"].args[0].text if "id" in items else _auto_id(st)
-        return Flow(
-            id=flow_id, action=Action(st.action.text), sources=sources, destinations=destinations,
-            services=services, service_names=tuple(t.text for t in st.services), options=options, span=st.span,
-        )
+        return _new_flow(flow_id, _ACTIONS[st.action.text], sources, destinations, services,
+                         tuple([t.text for t in st.services]), options, st.span)
 
     def _date(self, tok: s.Tok) -> dt.date | None:
         try:
@@ -578,11 +624,17 @@ def _auto_id(st: s.FlowStmt) -> str:
     """A flow id that survives reordering and edits elsewhere: a short hash of what the flow says."""
     canon = "|".join([
         st.action.text,
-        ",".join(sorted(_endpoint_key(e) for e in st.sources)),
-        ",".join(sorted(_endpoint_key(e) for e in st.destinations)),
-        ",".join(sorted(t.text for t in st.services)),
+        _sorted_keys(st.sources),
+        _sorted_keys(st.destinations),
+        ",".join(sorted([t.text for t in st.services])),
     ])
     return "f" + hashlib.sha256(canon.encode()).hexdigest()[:10]
+
+
+def _sorted_keys(eps: tuple[s.Endpoint, ...]) -> str:
+    if len(eps) == 1:  # the common case, without the sort
+        return _endpoint_key(eps[0])
+    return ",".join(sorted([_endpoint_key(e) for e in eps]))
 
 
 def _endpoint_key(ep: s.Endpoint) -> str:
