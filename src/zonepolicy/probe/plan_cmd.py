@@ -112,3 +112,31 @@ def simulate_command(suite: str, rules: tuple[str, ...], rules_format: str | Non
     click.echo(summary(results), err=True)
     if any(r.result == "fail" for r in results):
         sys.exit(1)
+
+
+@audit.command("pcap")
+@click.argument("capture", type=click.Path(dir_okay=False))
+@click.argument("policy", type=click.Path(dir_okay=False))
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@_guarded
+def audit_pcap_command(capture: str, policy: str, output_format: str) -> None:
+    """List the packets of CAPTURE (pcap) that POLICY does not allow; exit 1 if there are any.
+
+    Openers (TCP SYN, UDP, ICMP echo request, other protocols) are judged by the policy; replies
+    and continuations are fine only when an allowed stateful packet opened their connection
+    earlier in the capture.
+
+    \b
+    Examples:
+      zonepolicy audit pcap edge-eth1.pcap examples/quickstart/policy.zp
+      zonepolicy audit pcap capture.pcap policy.zp --format json
+    """
+    from .. import api
+    from ..semantics.meaning import Meaning
+    from .audit import audit_capture, render_json, render_text
+
+    meaning = Meaning(api.load_policy(policy))
+    result = audit_capture(capture, meaning)
+    click.echo(render_json(result) if output_format == "json" else render_text(result), nl=False)
+    if result.findings:
+        sys.exit(1)
