@@ -42,3 +42,4 @@ def audit() -> None:
 # Subcommand modules register themselves on the groups above; one import line each.
 from . import plan_cmd  # noqa: E402,F401
 from . import lab_cmd  # noqa: E402,F401
+from . import field_cmd  # noqa: E402,F401
