@@ -34,10 +34,22 @@ def render_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(out) + "\n"
 
 
+# A spreadsheet would evaluate a cell starting with one of these as a formula (CSV injection);
+# a lone "-" (the matrix's "nothing allowed") stays as it is.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_cell(value: object) -> str:
+    text = str(value).replace("\n", "; ")
+    return "'" + text if text.startswith(_FORMULA_START) and text != "-" else text
+
+
 def render_csv(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """CSV for spreadsheets: a UTF-8 byte-order mark (without it Excel reads Chinese text as the
+    local code page), CRLF line ends (RFC 4180), and no cell that could run as a formula."""
     buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(header)
+    writer = csv.writer(buf, lineterminator="\r\n")
+    writer.writerow([_csv_cell(h) for h in header])
     for row in rows:
-        writer.writerow([str(c).replace("\n", "; ") for c in row])
-    return buf.getvalue()
+        writer.writerow([_csv_cell(c) for c in row])
+    return "\ufeff" + buf.getvalue()
