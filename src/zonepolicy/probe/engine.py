@@ -27,11 +27,11 @@ import socket
 import struct
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 from ..model.values import Action
-from ..semantics.packet import ICMP, ICMPV6, SCTP, TCP, UDP, Packet
+from ..semantics.packet import ICMP, ICMPV6, PROTOCOL_NAMES, SCTP, TCP, UDP, Packet
 from . import netns
 from .lab import LabError, Topology, addr_command, _ip_batch, _wait
 from .results import ProbeResult, judge
@@ -51,12 +51,34 @@ class SealError(LabError):
 
 
 def usable_address(a: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    """Whether the kernel can forward a packet with this address at all (else no lab can test it)."""
-    if a.version == 4:
-        return not (a.is_unspecified or a.is_loopback or a.is_multicast or a.is_reserved
-                    or int(a) >> 24 == 0 or a == ipaddress.IPv4Address("255.255.255.255"))
-    return not (a.is_unspecified or a.is_loopback or a.is_multicast or a.is_link_local
-                or a.ipv4_mapped is not None or int(a) >> 120 == 0)
+    """Whether the kernel can forward a packet with this address at all (else no lab can test it):
+    not 0/8, loopback, multicast, class E or broadcast (IPv4); not ::/8, link-local, multicast or
+    IPv4-mapped (IPv6)."""
+    return _usable(a.version, int(a))
+
+
+def _usable(family: int, n: int) -> bool:
+    if family == 4:
+        top = n >> 24
+        return top not in (0, 127) and top < 224
+    top = n >> 120
+    return top not in (0, 0xFF) and n >> 118 != 0xFE80 >> 6 and n >> 32 != 0xFFFF
+
+
+class _Addr:
+    """Per-address facts the engine needs many times: wire bytes, text, whether usable (memoised)."""
+
+    def __init__(self) -> None:
+        self.memo: dict[tuple[int, int], tuple[bytes, str, bool]] = {}
+
+    def __call__(self, family: int, n: int) -> tuple[bytes, str, bool]:
+        key = (family, n)
+        hit = self.memo.get(key)
+        if hit is None:
+            b = n.to_bytes(4 if family == 4 else 16, "big")
+            hit = (b, socket.inet_ntop(socket.AF_INET if family == 4 else socket.AF_INET6, b), _usable(family, n))
+            self.memo[key] = hit
+        return hit
 
 
 # ---------------------------------------------------------------- packet building
@@ -115,10 +137,12 @@ def _l4(p: Packet, u: int, src: bytes, dst: bytes) -> bytes:
     return tag
 
 
-def build(p: Packet, u: int) -> tuple[bytes, bytes, bytes, bytes]:
-    """(whole packet, its transport part, source bytes, destination bytes)."""
+def build(p: Packet, u: int, src: bytes | None = None, dst: bytes | None = None) -> tuple[bytes, bytes, bytes, bytes]:
+    """(whole packet, its transport part, source bytes, destination bytes); ``u`` is also the
+    source port, whatever ``p.sport`` says."""
     n = 4 if p.family == 4 else 16
-    src, dst = p.src.to_bytes(n, "big"), p.dst.to_bytes(n, "big")
+    src = src if src is not None else p.src.to_bytes(n, "big")
+    dst = dst if dst is not None else p.dst.to_bytes(n, "big")
     l4 = _l4(p, u, src, dst)
     if p.family == 4:
         hdr = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(l4), u, 0x4000, 64, p.proto, 0, src, dst)
@@ -237,7 +261,8 @@ def check_seal(topo: Topology, sockets: Sequence[ZoneSockets]) -> None:
 class _Sent:
     index: int              # position in the suite
     probe: Probe
-    packet: Packet          # as sent (fresh source port)
+    packet: Packet          # the suite's packet; on the wire its source port is ``u``
+    u: int
     wire: bytes
     l4: bytes
     src: bytes
@@ -248,32 +273,33 @@ class _Sent:
     reply: str | None = None
 
 
-def _plan(topo: Topology, probes: Sequence[Probe]) -> tuple[list[tuple[Probe, str | None]], dict[str, int]]:
+def _plan(topo: Topology, probes: Sequence[Probe], addr: _Addr) -> tuple[list[tuple[Probe, str | None]], dict[str, int]]:
     """Each probe with the reason it cannot be sent here (None: it can), and zone -> index."""
     zi = {z.zone: i for i, z in enumerate(topo.zones)}
+    iface = {z.zone: z.iface for z in topo.zones}
     out = []
     for p in probes:
-        s, d = topo.zone(p.src_zone), topo.zone(p.dst_zone)
+        s, d = iface.get(p.src_zone), iface.get(p.dst_zone)
         why = None
         if s is None or d is None:
             why = f"zone {p.src_zone if s is None else p.dst_zone} is not behind this firewall"
-        elif s.iface == d.iface:
+        elif s == d:
             why = "source and destination are behind the same interface (the probe does not cross the firewall)"
         else:
             for a in (p.packet.src, p.packet.dst):
-                addr = ipaddress.IPv4Address(a) if p.packet.family == 4 else ipaddress.IPv6Address(a)
-                if not usable_address(addr):
-                    why = f"address {addr} cannot be forwarded by any kernel"
+                _, text, ok = addr(p.packet.family, a)
+                if not ok:
+                    why = f"address {text} cannot be forwarded by any kernel"
         out.append((p, why))
     return out, zi
 
 
-def _add_addresses(topo: Topology, sendable: Sequence[Probe]) -> None:
+def _add_addresses(topo: Topology, sendable: Sequence[Probe], addr: _Addr) -> None:
     per_zone: dict[str, set[str]] = {}
     for p in sendable:
         f = p.packet.family
         for zone, a in ((p.src_zone, p.packet.src), (p.dst_zone, p.packet.dst)):
-            per_zone.setdefault(zone, set()).add(str(ipaddress.IPv4Address(a) if f == 4 else ipaddress.IPv6Address(a)))
+            per_zone.setdefault(zone, set()).add(addr(f, a)[1])
     procs = []
     for zone, addrs in sorted(per_zone.items()):
         node = topo.zone(zone)
@@ -297,15 +323,16 @@ class Run:
         self.sockets: list[ZoneSockets] = []
         self.by_u: dict[int, _Sent] = {}
         self.matched: dict[str, tuple[str | None, str | None]] = {}
+        self.addr = _Addr()
 
     def execute(self) -> list[ProbeResult]:
         topo = self.topo
-        planned, zi = _plan(topo, self.suite.probes)
+        planned, zi = _plan(topo, self.suite.probes, self.addr)
         sendable = [p for p, why in planned if why is None]
         started = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
         sent: dict[int, _Sent] = {}
         if sendable:
-            _add_addresses(topo, sendable)
+            _add_addresses(topo, sendable, self.addr)
             try:
                 self.sockets = [open_zone_sockets(z.ns, z.zone, i) for i, z in enumerate(topo.zones)]
                 check_seal(topo, self.sockets)
@@ -332,12 +359,13 @@ class Run:
                 with netns.inside(self.topo.fw_ns):
                     netns.flush_conntrack()   # the markers are reused: start from a clean table
             self.by_u = {}
+            addr = self.addr
             for u, i in zip(ports, batch):
                 probe = planned[i][0]
                 pk = probe.packet
-                pk = replace(pk, sport=u) if pk.proto in (TCP, UDP, SCTP) else pk
-                wire, l4, s, d = build(pk, u)
-                rec = _Sent(i, probe, pk, wire, l4, s, d, zi[probe.src_zone], zi[probe.dst_zone])
+                s, d = addr(pk.family, pk.src)[0], addr(pk.family, pk.dst)[0]
+                wire, l4, _, _ = build(pk, u, s, d)
+                rec = _Sent(i, probe, pk, u, wire, l4, s, d, zi[probe.src_zone], zi[probe.dst_zone])
                 self.by_u[u] = rec
                 out[i] = rec
             tracer = None
@@ -364,7 +392,7 @@ class Run:
         pace = self.pace or (100e-6 if paced else 0.0)   # trace monitors drop events under bursts
         for n, rec in enumerate(batch, 1):
             zs = socks[rec.src_zi]
-            dst = socket.inet_ntop(socket.AF_INET if rec.packet.family == 4 else socket.AF_INET6, rec.dst)
+            dst = self.addr(rec.packet.family, rec.packet.dst)[1]
             if rec.packet.family == 4:
                 zs.tx4.sendto(rec.wire, (dst, 0))
             else:
@@ -477,7 +505,12 @@ class Run:
             observed, reason, replied = None, "not-sent", None
             five = probe.five_tuple()
         else:
-            five = replace(probe, packet=rec.packet).five_tuple()
+            pk = rec.packet
+            if pk.proto in (TCP, UDP, SCTP):   # as sent: with the run's source port
+                five = (f"{PROTOCOL_NAMES[pk.proto]} {self.addr(pk.family, pk.src)[1]}:{rec.u} -> "
+                        f"{self.addr(pk.family, pk.dst)[1]}:{pk.dport}")
+            else:
+                five = probe.five_tuple()
             replied: bool | None = None
             if rec.arrived:
                 observed = Action.ALLOW
