@@ -13,6 +13,7 @@ import json
 import os
 import select
 import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -30,6 +31,9 @@ class DevTools:
     """A minimal DevTools-protocol client over --remote-debugging-pipe (fd 3: commands, fd 4: replies)."""
 
     def __init__(self, user_data: Path) -> None:
+        user_data.mkdir(parents=True, exist_ok=True)
+        self.log = user_data / "chromium-stderr.log"
+        self._log_fh = self.log.open("wb")
         to_child_r, self._w = os.pipe()
         self._r, from_child_w = os.pipe()
         # Move the child's ends out of the way before placing them on 3 and 4: either may be 3 or 4 already.
@@ -45,8 +49,8 @@ class DevTools:
              "--no-first-run", "--no-default-browser-check", "--disable-extensions", "--disable-sync",
              "--disable-background-networking", "--disable-component-update", f"--user-data-dir={user_data}",
              "about:blank"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            close_fds=False, preexec_fn=place)
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._log_fh,
+            close_fds=False, preexec_fn=place, start_new_session=True)
         for fd in (to_child_r, from_child_w, high_r, high_w):
             os.close(fd)
         self._buf = b""
@@ -85,7 +89,8 @@ class DevTools:
                     return msg
             left = end - time.monotonic()
             if left <= 0 or self.proc.poll() is not None:
-                raise AssertionError(f"no answer from chromium for {what}")
+                tail = self.log.read_text(errors="replace")[-2000:]
+                raise AssertionError(f"no answer from chromium for {what}; its stderr ends with:\n{tail}")
             ready, _, _ = select.select([self._r], [], [], left)
             if ready:
                 chunk = os.read(self._r, 1 << 20)
@@ -100,13 +105,12 @@ class DevTools:
                     os.write(self._w, json.dumps({"id": 0, "method": "Browser.close"}).encode() + b"\0")
                     self.proc.wait(timeout=10)
                 except (OSError, subprocess.TimeoutExpired):
-                    self.proc.kill()
+                    os.killpg(self.proc.pid, signal.SIGKILL)  # its own session: the browser and its helpers
                     self.proc.wait(timeout=10)
         finally:
             os.close(self._w)
             os.close(self._r)
-            if self.proc.stderr:
-                self.proc.stderr.close()
+            self._log_fh.close()
 
 
 def _probes_jsonl(path: Path) -> None:
@@ -124,7 +128,7 @@ def _probes_jsonl(path: Path) -> None:
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
 
 
-def test_jiangsu_report_in_headless_chromium(tmp_path: Path) -> None:
+def test_jiangsu_report_in_headless_chromium(tmp_path: Path, capsys) -> None:
     probes = tmp_path / "results.jsonl"
     _probes_jsonl(probes)
     report = tmp_path / "jiangsu.html"
@@ -183,7 +187,8 @@ def test_jiangsu_report_in_headless_chromium(tmp_path: Path) -> None:
         png = ARTIFACTS / "jiangsu-report.png"
         png.write_bytes(base64.b64decode(shot["data"]))
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-        print(f"\nscreenshot: {png}")
+        with capsys.disabled():
+            print(f"\nscreenshot of the Jiangsu report: {png}")
 
         problems = []
         for e in tools.events:
