@@ -274,6 +274,23 @@ def test_a_failed_load_tears_the_lab_down(quickstart):
 
 
 @needs_root
+def test_sigterm_unwinds_and_tears_the_lab_down(tmp_path):
+    script = tmp_path / "term.py"
+    script.write_text(
+        "import os, signal, time\nfrom zonepolicy.api import load_policy\n"
+        "from zonepolicy.probe.lab import LabManager\nfrom zonepolicy.probe.lab_cmd import _interruptible\n"
+        "with _interruptible():\n"
+        f"    with LabManager(load_policy({QUICKSTART!r}), 'edge', 'nftables', name='term') as lab:\n"
+        "        lab.up()\n        print(' '.join(lab.topology.namespaces()), flush=True)\n"
+        "        os.kill(os.getpid(), signal.SIGTERM)\n        time.sleep(30)\n", encoding="utf-8")
+    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0 and "KeyboardInterrupt" in r.stderr
+    made = set(r.stdout.split())
+    assert made and not (made & existing_namespaces())
+    assert "term" not in {s["name"] for s in list_states()}
+
+
+@needs_root
 def test_stale_labs_are_removed():
     orphan = "zp0dead0-z0"
     subprocess.run(["ip", "netns", "add", orphan], check=True)

@@ -125,8 +125,8 @@ def down(lab_name: str | None, all_: bool) -> None:
     try:
         st = load_state(lab_name)
     except LabError:
-        if lab_name is None and removed:
-            click.echo(f"removed stale: {', '.join(removed)}")
+        if lab_name is None and not list_states():
+            click.echo(f"removed stale: {', '.join(removed)}" if removed else "no labs")
             return
         raise
     teardown_state(st)
