@@ -117,8 +117,8 @@ def _network_layer(linktype: int, data: bytes) -> tuple[int, bytes] | None:
             return None
         version = data[0] >> 4
         return (version, data) if version in (4, 6) else None
-    version = {ETH_IPV4: 4, ETH_IPV6: 6}.get(etype)
-    return (version, data[off:]) if version else None
+    ip_version = {ETH_IPV4: 4, ETH_IPV6: 6}.get(etype)
+    return (ip_version, data[off:]) if ip_version else None
 
 
 @dataclass(frozen=True, slots=True)
