@@ -9,7 +9,7 @@ import pytest
 pytest.importorskip("scapy")
 from scapy.layers.inet import ICMP, IP, TCP, UDP, IPerror, TCPerror  # noqa: E402
 from scapy.layers.inet6 import IPv6, IPv6ExtHdrHopByHop  # noqa: E402
-from scapy.layers.l2 import ARP, CookedLinux, Ether  # noqa: E402
+from scapy.layers.l2 import ARP, CookedLinux, CookedLinuxV2, Dot1Q, Ether  # noqa: E402
 from scapy.utils import wrpcap  # noqa: E402
 
 from conftest import EXAMPLES, load_policy_text, run_cli  # noqa: E402
@@ -54,8 +54,13 @@ def write(path, packets, link="ether"):
         frames = [Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / p for p in packets]
         frames.insert(3, Ether() / ARP())  # not IP: counted, not judged
         wrpcap(str(path), frames)
+    elif link == "vlan":
+        frames = [Ether() / Dot1Q(vlan=10, type=0x86DD if p.version == 6 else 0x0800) / p for p in packets]
+        wrpcap(str(path), frames)
     elif link == "sll":
         wrpcap(str(path), [CookedLinux(proto=0x86DD if p.version == 6 else 0x0800) / p for p in packets])
+    elif link == "sll2":
+        wrpcap(str(path), [CookedLinuxV2(proto=0x86DD if p.version == 6 else 0x0800) / p for p in packets])
     else:
         wrpcap(str(path), packets, linktype=101)
 
@@ -66,7 +71,7 @@ def expected_frames(link):
     return [n + 1 if link == "ether" and n >= 4 else n for n in listed]
 
 
-@pytest.mark.parametrize("link", ["ether", "sll", "raw"])
+@pytest.mark.parametrize("link", ["ether", "vlan", "sll", "sll2", "raw"])
 def test_every_forbidden_packet_and_only_those_are_listed(tmp_path, link):
     cap = tmp_path / f"{link}.pcap"
     write(cap, [p for p, _ in quickstart_packets()], link)
