@@ -120,11 +120,17 @@ def test_dot_structure_and_escaping(tmp_path) -> None:
 
 
 @pytest.mark.skipif(shutil.which("dot") is None, reason="graphviz (dot) is not installed")
-def test_dot_parses_with_graphviz_on_jiangsu() -> None:
+def test_dot_lays_out_with_graphviz_on_jiangsu() -> None:
     r = run_cli("graph", JIANGSU, "--format", "dot")
     assert r.returncode == 0
-    out = subprocess.run(["dot", "-Tcanon"], input=r.stdout, capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
+    out = subprocess.run(["dot", "-Tsvg"], input=r.stdout, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and out.stderr == "", out.stderr[-2000:]
+    root = ET.fromstring(out.stdout.encode())
+    classes = [g.get("class") for g in root.iter(f"{SVG}g")]
+    from zonepolicy import api
+
+    p = api.load_policy(JIANGSU)
+    assert classes.count("node") == len(p.zones) and classes.count("edge") == len(_allowed_pairs(p))
 
 
 MERMAID_LINE = re.compile(

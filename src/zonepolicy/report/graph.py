@@ -225,7 +225,8 @@ def dot_quote(text: str) -> str:
 
 
 def render_dot(g: Graph, name: str = "zones") -> str:
-    out = [f"digraph {dot_quote(name)} {{", "  rankdir=LR;", '  graph [fontname="sans-serif", fontsize=11];',
+    # newrank: without it dot's ranking of clusters fails ("trouble in init_rank") on province-sized graphs
+    out = [f"digraph {dot_quote(name)} {{", "  rankdir=LR;", "  newrank=true;", '  graph [fontname="sans-serif", fontsize=11];',
            '  node [shape=box, style="rounded,filled", fontname="sans-serif", fontsize=10];',
            '  edge [fontname="sans-serif", fontsize=9, color="#78909c"];']
     by_kind: dict[str, list[Node]] = {}
