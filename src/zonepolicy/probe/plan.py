@@ -284,8 +284,9 @@ class Planner:
         allow_ids = [f.id for f in self.policy.flows if f.action is Action.ALLOW]
         pairs_done = {(p.src_zone, p.dst_zone) for p in probes}
         pairs_all = [g.pair for g in pair_groups if g.pair is not None]
+        planned = {g.key for g in flow_groups}
         for fid in allow_ids:
-            if fid not in covered_flows and fid not in uncovered and any(g.key == f"flow {fid}" for g in groups):
+            if fid not in covered_flows and f"flow {fid}" in planned:
                 uncovered.append(fid)
                 notes.append(f"flow {fid}: left out by the budget")
         coverage = Coverage(
