@@ -150,3 +150,41 @@ allow a -> b : tcp/22
     ], linktype=101)
     result = audit_capture(str(cap), Meaning(policy))
     assert [(f.frame, f.why.split(" (")[0]) for f in result.findings] == [(2, "reply of a stateless flow")]
+
+
+def _opener(probe):
+    """The probe's packet on the wire: an IP header from scapy, the transport header by hand."""
+    import struct
+
+    from scapy.packet import Raw
+
+    p = probe.packet
+    if p.proto == 6:
+        l4 = struct.pack("!HHIIBBHHH", p.sport, p.dport, 1, 0, 0x50, 0x02, 65535, 0, 0)
+    elif p.proto == 17:
+        l4 = struct.pack("!HHHH", p.sport, p.dport, 8, 0)
+    elif p.proto == 132:
+        l4 = struct.pack("!HHII", p.sport, p.dport, 0, 0)
+    elif p.proto in (1, 58):
+        l4 = struct.pack("!BBHHH", p.icmp_type, p.icmp_code, 0, 1, 1)
+    else:
+        l4 = b""
+    if p.family == 4:
+        return IP(src=str(p.src_ip), dst=str(p.dst_ip), proto=p.proto) / Raw(l4)
+    return IPv6(src=str(p.src_ip), dst=str(p.dst_ip), nh=p.proto) / Raw(l4)
+
+
+@pytest.mark.parametrize("path,firewall", [(QUICKSTART, "edge"), (str(EXAMPLES / "jiangsu" / "main.zp"), "js-core")])
+def test_a_capture_of_planned_openers_is_flagged_exactly_where_the_suite_expects_deny(tmp_path, path, firewall):
+    from zonepolicy.probe.plan import plan_suite
+
+    policy = api.load_policy(path)
+    meaning = Meaning(policy)
+    suite = plan_suite(policy, firewall, budget=400, meaning=meaning)
+    cap = tmp_path / "planned.pcap"
+    wrpcap(str(cap), [_opener(p) for p in suite.probes], linktype=101)
+    result = audit_capture(str(cap), meaning)
+    denied = [n for n, p in enumerate(suite.probes, 1) if p.expected.value == "deny"]
+    assert denied and len(denied) < len(suite.probes)
+    assert [f.frame for f in result.findings] == denied
+    assert result.judged == len(suite.probes)
