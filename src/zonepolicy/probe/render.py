@@ -110,7 +110,8 @@ def _csv_cell(value: object) -> str:
 
 def render_csv(results: Iterable[ProbeResult]) -> str:
     out = io.StringIO()
-    w = csv.writer(out, lineterminator="\n")
+    # RFC 4180 line ends: with them the writer quotes every cell holding a CR or LF
+    w = csv.writer(out, lineterminator="\r\n")
     w.writerow(COLUMNS)
     for r in results:
         w.writerow([_csv_cell(getattr(r, c)) for c in COLUMNS])
@@ -120,7 +121,7 @@ def render_csv(results: Iterable[ProbeResult]) -> str:
 def read_csv(text: str) -> list[dict[str, str]]:
     """The rows of :func:`render_csv`, with the formula guard removed (empty cells stay "")."""
     rows = []
-    for row in csv.DictReader(io.StringIO(text)):
+    for row in csv.DictReader(io.StringIO(text, newline="")):
         rows.append({k: (v[1:] if v.startswith("'") else v) for k, v in row.items()})
     return rows
 
