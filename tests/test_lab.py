@@ -10,6 +10,7 @@ import collections
 import ipaddress
 import os
 import socket
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -21,11 +22,12 @@ from hypothesis import given, strategies as st
 from zonepolicy.api import load_policy
 from zonepolicy.model.values import Action
 from zonepolicy.probe import netns
-from zonepolicy.probe.engine import SealError, ZoneSockets, check_seal, run_suite
+from zonepolicy.probe.engine import SealError, ZoneSockets, _csum, _words, build, build_fast, check_seal, run_suite
 from zonepolicy.probe.lab import (LabError, LabManager, compile_rules, existing_namespaces, list_states,
                                   plan_topology, remove_stale, route_lookup)
 from zonepolicy.probe.suite import dump_suite
 from zonepolicy.semantics.meaning import Meaning
+from zonepolicy.semantics.packet import Packet
 
 from conftest import EXAMPLES, load_policy_text, run_cli
 
@@ -88,6 +90,26 @@ def test_lab_routes_send_every_address_to_the_namespace_of_its_zone(quickstart, 
     topo = plan_topology(quickstart, quickstart.firewalls[0], "zp000000-")
     zone = meaning.zone_of(addr.version, int(addr))
     assert route_lookup(topo.routes, str(addr)) == zone
+
+
+@given(st.sampled_from([4, 6]).flatmap(lambda fam: st.builds(
+    lambda src, dst, proto, port, t, c: Packet(fam, src, dst, proto, 0, port if proto in (6, 17) else 0,
+                                               t if proto in (1, 58) else 0, c if proto in (1, 58) else 0),
+    st.integers(0, 2 ** (32 if fam == 4 else 128) - 1), st.integers(0, 2 ** (32 if fam == 4 else 128) - 1),
+    st.sampled_from([6, 17, 1, 58]), st.integers(0, 65535), st.integers(0, 255), st.integers(0, 255))),
+    st.integers(0, 65535))
+def test_fast_packet_building_gives_the_same_bytes_with_valid_checksums(pk, u):
+    wire, l4, src, dst = build(pk, u)
+    assert build_fast(pk, u, src, dst, _words(src), _words(dst)) == (wire, l4)
+    # the receiver's check: the one's-complement sum over the covered bytes is 0xffff
+    if pk.proto in (6, 17) or pk.proto == 58:
+        pseudo = src + dst + (struct.pack("!xBH", pk.proto, len(l4)) if pk.family == 4
+                              else struct.pack("!I3xB", len(l4), pk.proto))
+        assert _csum(pseudo + l4) == 0
+    else:
+        assert _csum(l4) == 0
+    if pk.family == 4:
+        assert _csum(wire[:20]) == 0
 
 
 def test_interface_names_longer_than_linux_allows_are_refused():
