@@ -698,7 +698,7 @@ def test_direct_constructor_builds_the_dataclass_value():
 
     from zonepolicy.diagnostics import Span
     from zonepolicy.model.policy import Endpoint, Flow, FlowOptions
-    from zonepolicy.model.resolve import _direct_constructor
+    from zonepolicy.dsl.direct_constructor import direct_constructor as _direct_constructor
 
     ep = Endpoint(text="a.*", zones=("a.b", "a.c"), span=Span("p.zp", 3, 7, 3, 10))
     made = _direct_constructor(Endpoint)(*(getattr(ep, f.name) for f in dataclasses.fields(Endpoint)))

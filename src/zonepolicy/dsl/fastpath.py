@@ -16,6 +16,7 @@ import re
 
 from ..diagnostics import Span
 from . import syntax as s
+from .direct_constructor import direct_constructor
 
 _KW_END = r"(?![A-Za-z0-9_-])"
 
@@ -52,12 +53,15 @@ def _regexes() -> dict[str, re.Pattern[str]]:
 # __new__ call per node, which is most of the cost at tens of thousands of lines.
 _new = tuple.__new__
 _Span, _Tok, _Endpoint, _Item = Span, s.Tok, s.Endpoint, s.Item
+_new_flow_stmt = direct_constructor(s.FlowStmt)
 
 _SEPARATOR = re.compile(r"[\s,;]*")
-# What follows a region of a valid line: a run of white space, then one of '->', ':', '{', '}',
-# '#' or the line's end. No terminal reads further past an item than the white space and two
-# characters (``-(?!>)``, ``\s*\.\*``, keyword ends), so a region's items depend only on its text and this.
-_FOLLOW = re.compile(r"\s*.{0,2}")
+# A region's items are matched without an end bound, so in principle they depend on what follows
+# the region too. In a line the line pattern accepted, a region is followed by white space or by
+# one of '->', ':', '{', '}', '#' or the line's end, and no terminal reads past an item further than
+# two characters unless they are white space (``-(?!>)``, keyword ends; ``\s*\.\*`` cannot follow a
+# region, the line pattern would have taken it into the item). The cache key is therefore the
+# region's text and the two characters after it.
 
 
 def _scan(rx: re.Pattern[str], text: str, start: int, end: int) -> list[re.Match[str]] | None:
@@ -111,8 +115,8 @@ def _service_templates(text: str, start: int, end: int) -> tuple | None:
     matches = _scan(_regexes()["svc"], text, start, end)
     if matches is None:
         return None
-    return tuple((None, 0, 0, _arg(m, "sl", start, "SERVICE_LITERAL") if m.group("sl") else _arg(m, "sn", start, "NAME"))
-                 for m in matches)
+    return tuple((None, 0, 0, _arg(m, "sl", start, "SERVICE_LITERAL") if m.group("sl")
+                  else _arg(m, "sn", start, "NAME")) for m in matches)
 
 
 def _option_templates(text: str, start: int, end: int) -> tuple | None:
@@ -133,20 +137,53 @@ def _option_templates(text: str, start: int, end: int) -> tuple | None:
     return tuple(out)
 
 
-def _templates(reader, text: str, start: int, end: int, cache: dict | None) -> tuple | None:
-    if cache is None:
-        return reader(text, start, end)
-    key = (reader, text[start:end], _FOLLOW.match(text, end).group())
-    try:
-        return cache[key]
-    except KeyError:
+_MISSING = object()
+
+
+def _lookup(cache: dict, reader, text: str, start: int, end: int) -> tuple | None:
+    key = (reader, text[start:end], text[end:end + 2])
+    found = cache.get(key, _MISSING)
+    if found is _MISSING:
         found = cache[key] = reader(text, start, end)
-        return found
+    return found
 
 
-def _tok(arg: tuple[str, str, int, int], file: str, line: int, col: int) -> s.Tok:
-    toktype, word, a, b = arg
-    return _new(_Tok, (toktype, word, _new(_Span, (file, line, col + a, line, col + b))))
+def _endpoint_nodes(templates: tuple, file: str, line: int, col: int) -> tuple[s.Endpoint, ...]:
+    out = []
+    for kind, a, b, arg in templates:
+        sp = _new(_Span, (file, line, col + a, line, col + b))
+        if arg is None:
+            out.append(_new(_Endpoint, (kind, None, sp)))
+            continue
+        toktype, word, na, nb = arg
+        # a plain name is its whole endpoint: one span object serves both nodes
+        tsp = sp if na == a and nb == b else _new(_Span, (file, line, col + na, line, col + nb))
+        out.append(_new(_Endpoint, (kind, _new(_Tok, (toktype, word, tsp)), sp)))
+    return tuple(out)
+
+
+def _service_nodes(templates: tuple, file: str, line: int, col: int) -> tuple[s.Tok, ...]:
+    return tuple([_new(_Tok, (toktype, word, _new(_Span, (file, line, col + a, line, col + b))))
+                  for _, _, _, (toktype, word, a, b) in templates])
+
+
+def _option_nodes(templates: tuple, file: str, line: int, col: int) -> tuple[s.Item, ...]:
+    out = []
+    for key, a, b, arg in templates:
+        sp = _new(_Span, (file, line, col + a, line, col + b))
+        if arg is None:
+            out.append(_new(_Item, (key, (), sp, ())))
+        else:
+            toktype, word, na, nb = arg
+            tok = _new(_Tok, (toktype, word, _new(_Span, (file, line, col + na, line, col + nb))))
+            out.append(_new(_Item, (key, (tok,), sp, ())))
+    return tuple(out)
+
+
+@functools.lru_cache(maxsize=1)
+def _line_groups() -> tuple[int, ...]:
+    index = _regexes()["line"].groupindex
+    return tuple(index[g] for g in ("action", "src", "dst", "svcs", "open", "opts", "end", "comment"))
 
 
 def parse_flow_line(text: str, file: str, line: int,
@@ -159,51 +196,51 @@ def parse_flow_line(text: str, file: str, line: int,
     m = _regexes()["line"].fullmatch(text)
     if m is None:
         return None
-    src_s, src_e = m.span("src")
-    dst_s, dst_e = m.span("dst")
-    sources = _templates(_endpoint_templates, text, src_s, src_e, cache)
-    destinations = _templates(_endpoint_templates, text, dst_s, dst_e, cache)
+    if cache is None:
+        cache = {}
+    g_action, g_src, g_dst, g_svcs, g_open, g_opts, g_end, g_comment = _line_groups()
+    regs = m.regs  # every group's (start, end) at once; (-1, -1) for a group that did not take part
+    src_s, src_e = regs[g_src]
+    dst_s, dst_e = regs[g_dst]
+    # the region lookups are written out: at tens of thousands of lines the calls show
+    key = (_endpoint_templates, text[src_s:src_e], text[src_e:src_e + 2])
+    sources = cache.get(key, _MISSING)
+    if sources is _MISSING:
+        sources = cache[key] = _endpoint_templates(text, src_s, src_e)
+    key = (_endpoint_templates, text[dst_s:dst_e], text[dst_e:dst_e + 2])
+    destinations = cache.get(key, _MISSING)
+    if destinations is _MISSING:
+        destinations = cache[key] = _endpoint_templates(text, dst_s, dst_e)
     if sources is None or destinations is None:
         return None
     services: tuple = ()
-    if m.group("svcs") is not None:
-        svc_s, svc_e = m.span("svcs")
-        services = _templates(_service_templates, text, svc_s, svc_e, cache)
-        if services is None:
-            return None
-        col = svc_s + 1
-        services = tuple([_tok(arg, file, line, col) for _, _, _, arg in services])
-    options = None
-    if m.group("open") is not None:
-        opt_s, opt_e = m.span("opts")
-        found = _templates(_option_templates, text, opt_s, opt_e, cache)
+    svc_s, svc_e = regs[g_svcs]
+    if svc_s >= 0:
+        found = _lookup(cache, _service_templates, text, svc_s, svc_e)
         if found is None:
             return None
-        col = opt_s + 1
-        options = tuple([_new(_Item, (key, () if arg is None else (_tok(arg, file, line, col),),
-                                      _new(_Span, (file, line, col + a, line, col + b)), ()))
-                         for key, a, b, arg in found])
-    col = src_s + 1
-    sources = tuple([_new(_Endpoint, (kind, None if arg is None else _tok(arg, file, line, col),
-                                      _new(_Span, (file, line, col + a, line, col + b))))
-                     for kind, a, b, arg in sources])
-    col = dst_s + 1
-    destinations = tuple([_new(_Endpoint, (kind, None if arg is None else _tok(arg, file, line, col),
-                                           _new(_Span, (file, line, col + a, line, col + b))))
-                          for kind, a, b, arg in destinations])
-    act_s, act_e = m.span("action")
-    action = _new(_Tok, ("ACTION", m.group("action"), _new(_Span, (file, line, act_s + 1, line, act_e + 1))))
-    stmt = s.FlowStmt(action, sources, destinations, services, options,
-                      _new(_Span, (file, line, act_s + 1, line, m.start("end") + 1)))
+        services = _service_nodes(found, file, line, svc_s + 1)
+    options = None
+    if regs[g_open][0] >= 0:
+        opt_s, opt_e = regs[g_opts]
+        found = _lookup(cache, _option_templates, text, opt_s, opt_e)
+        if found is None:
+            return None
+        options = _option_nodes(found, file, line, opt_s + 1)
+    act_s, act_e = regs[g_action]
+    action = _new(_Tok, ("ACTION", text[act_s:act_e], _new(_Span, (file, line, act_s + 1, line, act_e + 1))))
+    stmt = _new_flow_stmt(action, _endpoint_nodes(sources, file, line, src_s + 1),
+                          _endpoint_nodes(destinations, file, line, dst_s + 1), services, options,
+                          _new(_Span, (file, line, act_s + 1, line, regs[g_end][0] + 1)))
     comment = None
-    if m.group("comment"):
-        body = m.group("comment").rstrip("\r")
-        c = m.start("comment")
-        comment = s.Comment(body, _new(_Span, (file, line, c + 1, line, c + 1 + len(body))))
+    com_s, com_e = regs[g_comment]
+    if com_e > com_s:
+        body = text[com_s:com_e].rstrip("\r")
+        comment = s.Comment(body, _new(_Span, (file, line, com_s + 1, line, com_s + 1 + len(body))))
     return stmt, comment
 
 
-_STRUCTURE = re.compile(r'"(?:[^"\\\n]|\\.)*"|#[^\n]*|[{}]|\n')
+_STRUCTURE = re.compile(r'"(?:[^"\\\n]|\\.)*"|#[^\n]*|[{}]')
 _STATEMENT_START = re.compile(r"[ \t]*(?:policy|import|zone|address|service|allow|deny|firewall|waive)"
                               r"(?![A-Za-z0-9_-])")
 _FLOW_START = re.compile(r"[ \t]*(?:allow|deny)[ \t]")
@@ -217,40 +254,38 @@ def extract_flow_lines(text: str, file: str) -> tuple[str, list[s.FlowStmt], lis
     and the flows and comments read from them.
     """
     lines = text.split("\n")
-    depth_at: list[int] = []
-    depth = 0
-    line_depth = 0
-    # Brace depth at the start of each line, ignoring braces inside strings and comments.
-    for m in _STRUCTURE.finditer(text):
-        tok = m.group(0)
-        if tok == "\n":
-            depth_at.append(line_depth)
-            line_depth = depth
-        elif tok == "{":
-            depth += 1
-        elif tok == "}":
-            depth -= 1
-    depth_at.append(line_depth)
     flows: list[s.FlowStmt] = []
     comments: list[s.Comment] = []
     cache: dict = {}
-    next_significant_ok = True  # whether the line after the current one lets a flow end here
+    # Whether the next significant line lets a flow end before it (it starts a statement, or the
+    # file ends): otherwise the line may continue onto the next and only the general parser knows.
     ok_after = [True] * (len(lines) + 1)
+    next_significant_ok = True
+    statement_start, insignificant = _STATEMENT_START.match, _INSIGNIFICANT.match
     for i in range(len(lines) - 1, -1, -1):
         ok_after[i] = next_significant_ok
         line = lines[i]
-        if _INSIGNIFICANT.match(line):
-            continue
-        next_significant_ok = bool(_STATEMENT_START.match(line))
+        if statement_start(line):
+            next_significant_ok = True
+        elif not insignificant(line):
+            next_significant_ok = False
+    flow_start = _FLOW_START.match
+    depth = 0  # brace depth at the start of the line, ignoring braces inside strings and comments
     for i, line in enumerate(lines):
-        if depth_at[i] != 0 or not ok_after[i] or not _FLOW_START.match(line):
-            continue
-        got = parse_flow_line(line, file, i + 1, cache)
-        if got is None:
-            continue
-        stmt, comment = got
-        flows.append(stmt)
-        if comment is not None:
-            comments.append(comment)
-        lines[i] = ""
+        if depth == 0 and ok_after[i] and flow_start(line):
+            got = parse_flow_line(line, file, i + 1, cache)
+            if got is not None:  # a whole flow: its braces balance, the depth stays 0
+                stmt, comment = got
+                flows.append(stmt)
+                if comment is not None:
+                    comments.append(comment)
+                lines[i] = ""
+                continue
+        if "{" in line or "}" in line:
+            for m in _STRUCTURE.finditer(line):
+                tok = m.group(0)
+                if tok == "{":
+                    depth += 1
+                elif tok == "}":
+                    depth -= 1
     return "\n".join(lines), flows, comments

@@ -6,7 +6,6 @@ every problem is collected (never raised one by one) so one run reports them all
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import hashlib
 import ipaddress
@@ -15,6 +14,7 @@ from typing import Iterable
 from ..compilers import TARGETS
 from ..diagnostics import Diagnostic, Severity, Span, did_you_mean
 from ..dsl import syntax as s
+from ..dsl.direct_constructor import direct_constructor
 from .grading import grading_matrix
 from .policy import (
     AddressObject, Endpoint, Firewall, Flow, FlowOptions, Grading, Interface, Policy, ServiceObject, Waiver,
@@ -25,28 +25,9 @@ from .values import ANY_V4, ANY_V6, Action, Network, ServiceTerm, ValueProblem, 
 from .zonetree import check_zone_networks
 
 _ACTIONS = {a.value: a for a in Action}
-
-
-def _direct_constructor(cls):
-    """A positional constructor for a frozen, slotted dataclass that fills the slots directly.
-
-    A frozen dataclass's ``__init__`` goes through ``object.__setattr__`` once per field, which
-    costs more than everything else the resolver does per flow. Every field must be passed, in
-    declaration order; classes with a ``__post_init__`` are refused (it would be skipped).
-    """
-    if hasattr(cls, "__post_init__") or not hasattr(cls, "__slots__"):
-        raise TypeError(f"{cls.__name__} cannot be built directly")
-    names = [f.name for f in dataclasses.fields(cls)]
-    env = {"new": object.__new__, "cls": cls}
-    env.update({f"set_{n}": cls.__dict__[n].__set__ for n in names})
-    body = "".join(f"    set_{n}(obj, {n})\n" for n in names)
-    code = f"def make({', '.join(names)}):\n    obj = new(cls)\n{body}    return obj\n"
-    exec(code, env)  # noqa: S102 - the source is built from the dataclass's own field names
-    return env["make"]
-
-
-_new_endpoint = _direct_constructor(Endpoint)
-_new_flow = _direct_constructor(Flow)
+# Built once per flow at province scale: filled slot by slot (see dsl.direct_constructor).
+_new_endpoint = direct_constructor(Endpoint)
+_new_flow = direct_constructor(Flow)
 GRADE_TARGETS = {"business-info": "business_info", "system-service": "system_service"}
 
 
