@@ -154,10 +154,11 @@ def test_empty_flow_between_families_is_an_error() -> None:
     assert f.level is Level.ERROR and f.flows == ("mixed",) and "address family" in f.message
 
 
-def test_icmpv6_between_ipv4_zones_is_not_empty() -> None:
-    # the packet universe does not tie a protocol to a family, so the meaning matches such packets
+def test_icmpv6_between_ipv4_zones_is_empty() -> None:
+    # an icmpv6 term matches IPv6 packets only, and a and b have IPv4 addresses only
     _, found = analyse("allow a -> b : icmpv6/echo-request { id ping6 }\n")
-    assert not of(found, "ANO-05")
+    (f,) = of(found, "ANO-05")
+    assert f.flows == ("ping6",) and "services match no packet" in f.message
 
 
 def test_empty_flow_to_a_zone_without_networks() -> None:

@@ -19,9 +19,8 @@ packets allowed by the header count as tracked, as ``decide`` reports them). A f
 Codes (a flow gets at most one of ANO-05, ANO-01, ANO-02, checked in that order):
 
 ANO-05 empty flow — **error**. ``M(f) = ∅``: the flow matches no packet, e.g. an IPv4 source with
-    an IPv6 destination, or an endpoint naming zones without addresses. (The packet universe does not
-    tie protocols to families: ICMPv6 between IPv4 addresses is a packet, so such a flow is not
-    empty.) Error, not warning, because unlike every other anomaly it has no reading in which it is
+    an IPv6 destination, an endpoint naming zones without addresses, or ``icmpv6`` services between
+    IPv4 addresses (an ``icmp`` term matches IPv4 packets only, an ``icmpv6`` term IPv6 only). Error, not warning, because unlike every other anomaly it has no reading in which it is
     intended: the author asked for traffic and the flow as written can never match, so the
     intent is certainly not implemented — for a deny, the traffic it was written to block is not
     blocked by it. (A zone declared ahead of its networks is the one benign cause; waive it.)
