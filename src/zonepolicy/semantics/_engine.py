@@ -44,7 +44,9 @@ Segment = tuple[int, int, Fn]
 RawBox = tuple[int, tuple[tuple[Interval, ...], ...]]  # (family, intervals per field in order[1:])
 
 _RANGE_CACHE_MAX = 4096
+_BOX_MEMO_MAX = 1 << 20  # entries per decomposition memo before it is dropped
 _DIGITS = bytes.maketrans(b"01", b"\0\1")
+_TO_DIGITS = bytes.maketrans(b"\0\1", b"01")
 
 
 def width(field: str, family: int) -> int:
@@ -69,6 +71,12 @@ class Engine:
             pos += FIELD_WIDTH[name]
         assert pos == backend.nvars == NVARS
         self._ranges: dict[tuple[str, int, int, int], Fn] = {}
+        # Decomposition memos shared by every raw_boxes() call: a segment list or a box tail depends
+        # only on the sub-BDD (and family), and the sets a verifier renders share most of their
+        # sub-BDDs (the same zones' addresses, the same services), so rendering one finding after
+        # another mostly reuses earlier work. Bounded, and dropped by collect().
+        self._seg_memo: dict[int, dict[tuple[Fn, int], list[Segment]]] = {4: {}, 6: {}}
+        self._tail_memo: dict[int, dict[tuple[Fn, int], list[tuple[tuple[Interval, ...], ...]]]] = {4: {}, 6: {}}
         self._ticks = 0
         self._gc_at = 0.5
         fam = self.base["family"]
@@ -176,8 +184,9 @@ class Engine:
         return acc
 
     def collect(self) -> int:
-        """Free unreferenced nodes (and the interval cache); returns nodes removed."""
+        """Free unreferenced nodes (and the interval and decomposition caches); returns nodes removed."""
         self._ranges.clear()
+        self._drop_box_memos()
         return self.b.gc()
 
     def tick(self) -> None:
@@ -213,9 +222,15 @@ class Engine:
     def min_packet(self, f: Fn) -> Packet | None:
         """Smallest packet in variable order; canonical because don't-care bits read 0
         and, by the invariant, a 1 there is never forced."""
-        b = self.b
-        if f == b.false:
+        if f == self.b.false:
             return None
+        return self.decode(self.b.min_cube(f))
+
+    def min_bits(self, f: Fn) -> list[int]:
+        """The smallest satisfying assignment of a satisfiable ``f`` by walking it in Python: take
+        the 0 branch whenever it is satisfiable, free variables 0. The reference for backends'
+        ``min_cube``."""
+        b = self.b
         bits = [0] * NVARS
         g = f
         while g != b.true:
@@ -225,57 +240,105 @@ class Engine:
             else:
                 bits[b.level(g)] = 1  # type: ignore[index]
                 g = hi
-        return self.decode(bits)
+        return bits
 
     def decode(self, bits: list[int]) -> Packet:
+        # one big integer, sliced per field: a bit loop per field cost more than the walk itself
+        big = int(bytes(bits).translate(_TO_DIGITS), 2)
         family = 6 if bits[self.base["family"]] else 4
         vals: dict[str, int] = {}
         for name in self.order[1:]:
-            w, base, v = width(name, family), self.base[name], 0
-            for i in range(w):
-                v = (v << 1) | bits[base + i]
-            vals[name] = v
+            w = width(name, family)
+            vals[name] = (big >> (NVARS - self.base[name] - w)) & ((1 << w) - 1)
         return Packet(family=family, **vals)
 
     # ----- decomposition into boxes -------------------------------------------------
 
-    def partition(self, f: Fn, field: str, family: int, memo: dict[tuple[Fn, int], list[Segment]]) -> list[Segment]:
+    def _drop_box_memos(self) -> None:
+        for memo in (*self._seg_memo.values(), *self._tail_memo.values()):
+            memo.clear()
+
+    def partition(self, f: Fn, field: str, family: int,
+                  memo: dict[tuple[Fn, int], list[Segment]] | None = None) -> list[Segment]:
         """Split the values of ``field`` by the sub-BDD they lead to.
 
         ``f`` must have its top variable at or below the start of ``field``. Returns
         maximal segments ``(lo, hi, child)`` covering all values in order, where
         ``child`` is the BDD for the fields below. Don't-care bits (skipped levels) are
-        handled without enumerating values.
+        handled without enumerating values. ``memo`` defaults to the engine's shared one
+        for ``family`` (an entry depends only on the node: its level names the field).
+        The returned list is shared: do not mutate it.
         """
         w = width(field, family)
         base = self.base[field]
         end = base + FIELD_WIDTH[field]
-        b = self.b
+        meaningful_end = base + w
+        if memo is None:
+            memo = self._seg_memo[family]
+            if len(memo) > _BOX_MEMO_MAX:
+                self._drop_box_memos()
+        level, cofactors, false = self.b.level, self.b.cofactors, self.b.false
+        get = memo.get
 
         def rec(g: Fn, d: int) -> list[Segment]:
-            size = 1 << (w - d)
-            lv = b.level(g)
+            lv = level(g)
             if lv is None or lv >= end:
-                return [(0, size - 1, g)]
-            if lv >= base + w:
+                return [(0, (1 << (w - d)) - 1, g)]
+            if lv >= meaningful_end:
                 raise AssertionError(f"BDD depends on meaningless bit {lv - base} of {field}/v{family}")
             key = (g, d)
-            hit = memo.get(key)
+            hit = get(key)
             if hit is not None:
                 return hit
-            half = size >> 1
+            # A run of bits with one satisfiable branch each (a prefix: most address sets) fixes
+            # those bits, so it leads to one contiguous block: walk it in a loop rather than
+            # one recursion level per bit.
+            start, offset = d, 0
+            while lv == base + d:
+                hi, lo = cofactors(g)
+                if lo == false:
+                    offset += 1 << (w - d - 1)
+                    g = hi
+                elif hi == false:
+                    g = lo
+                else:
+                    break
+                d += 1
+                lv = level(g)
+                if lv is None or lv >= end:
+                    break
+            if d > start:
+                inner = rec(g, d)
+                total, block = 1 << (w - start), 1 << (w - d)
+                out = [(0, offset - 1, false)] if offset else []
+                for lo_v, hi_v, c in inner:
+                    if out and out[-1][2] == c:
+                        out[-1] = (out[-1][0], hi_v + offset, c)
+                    else:
+                        out.append((lo_v + offset, hi_v + offset, c))
+                if offset + block < total:
+                    if out[-1][2] == false:
+                        out[-1] = (out[-1][0], total - 1, false)
+                    else:
+                        out.append((offset + block, total - 1, false))
+                memo[key] = out
+                return out
+            half = 1 << (w - d - 1)
             if lv > base + d:  # bit d is don't care: both halves look the same
                 low = high = rec(g, d + 1)
             else:
-                hi, lo = b.cofactors(g)
+                hi, lo = cofactors(g)
                 low, high = rec(lo, d + 1), rec(hi, d + 1)
             out = list(low)
+            last_lo, last_hi, last_c = out[-1]
+            first = True
             for lo_v, hi_v, c in high:
-                lo_v, hi_v = lo_v + half, hi_v + half
-                if out[-1][2] == c and out[-1][1] + 1 == lo_v:
-                    out[-1] = (out[-1][0], hi_v, c)
-                else:
-                    out.append((lo_v, hi_v, c))
+                if first:
+                    first = False
+                    if last_c == c and last_hi + 1 == lo_v + half:
+                        out[-1] = (last_lo, hi_v + half, c)
+                        continue
+                out.append((lo_v + half, hi_v + half, c))
             memo[key] = out
             return out
 
@@ -292,30 +355,35 @@ class Engine:
         if f == b.false:
             return out
         fields = self.order[1:]
+        nfields = len(fields)
+        true, false = b.true, b.false
         # the family variable is level 0: cofactor on it (f may not depend on it at all)
         v6, v4 = b.cofactors(f) if b.level(f) == self.base["family"] else (f, f)
         for family, sub in ((4, v4), (6, v6)):
-            if sub == b.false:
+            if sub == false:
                 continue
-            seg_memo: dict[tuple[Fn, int], list[Segment]] = {}
-            tail_memo: dict[tuple[Fn, int], list[tuple[tuple[Interval, ...], ...]]] = {}
+            tail_memo = self._tail_memo[family]
+            if len(tail_memo) > _BOX_MEMO_MAX:
+                self._drop_box_memos()
+            seg_memo = self._seg_memo[family]
 
             def tails(g: Fn, k: int) -> list[tuple[tuple[Interval, ...], ...]]:
-                if k == len(fields):
-                    return [()] if g == b.true else []
+                if k == nfields:
+                    return [()] if g == true else []
                 key = (g, k)
                 hit = tail_memo.get(key)
                 if hit is not None:
                     return hit
                 groups: dict[Fn, list[Interval]] = {}
                 for lo_v, hi_v, c in self.partition(g, fields[k], family, seg_memo):
-                    if c != b.false:
+                    if c != false:
                         groups.setdefault(c, []).append((lo_v, hi_v))
                 res = []
                 # dict insertion order == order of first value: deterministic
                 for c, ivs in groups.items():
+                    head = (tuple(ivs),)
                     for t in tails(c, k + 1):
-                        res.append((tuple(ivs),) + t)
+                        res.append(head + t)
                 tail_memo[key] = res
                 return res
 
