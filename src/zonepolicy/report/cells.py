@@ -150,7 +150,7 @@ def _fast_cell(meaning: Meaning, got: PacketSet, between: PacketSet, allows: lis
         return NOTHING
     if got == between:
         return Cell((), True, False)
-    terms = _guess(allows)
+    terms = _guess(allows) if allows else None
     if terms is not None and got == between & meaning.services_set(terms):
         # A box decomposition shows only what is there: ICMPv6 between IPv4-only zones is not.
         shown = [t for t in terms if got & meaning.services_set((t,))]
@@ -180,6 +180,7 @@ def pair_cells(policy: Policy, meaning: Meaning | None = None) -> tuple[list[str
             between = meaning.between(a, b)
             got = src & meaning.own_addresses(b, "dst")
             allows = [f for f in flows if f.action is Action.ALLOW and meaning.flow_set(f) & got]
+            # Under a stance, unmatched packets count too: no guess from the flows, views.cell decides.
             cell = _fast_cell(meaning, got, between, allows if stance is None else [])
             refs = tuple(FlowRef(f.id, f.action.value, flow_text(f), f.span,
                                  f in allows if f.action is Action.ALLOW
