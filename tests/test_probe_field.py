@@ -159,6 +159,10 @@ def test_verdicts_by_arrival_and_reply():
     assert v(allow, listened=True, arrival={"local": True}, reply=None) == (Action.ALLOW, "no-reply", False)
     assert v(allow, listened=True, arrival={"local": False}, reply=None) == (Action.ALLOW, "arrived", None)
     assert v(allow, listened=True, arrival=None, reply=None) == (Action.DENY, "not-arrived", None)
+    # not seen by the listener: a RST is a firewall's reject in the destination's name, a SYN-ACK is not
+    assert v(allow, listened=True, arrival=None, reply=field.Reply("reset", True)) == (Action.DENY, "reset", None)
+    assert v(allow, listened=True, arrival=None, reply=field.Reply("syn-ack", True)) == \
+        (Action.ALLOW, "syn-ack", True)
     assert v(allow, listened=False, arrival=None, reply=None) == (None, "no-response", None)
     assert v(allow, listened=False, arrival=None, reply=field.Reply("reset", True)) == (Action.ALLOW, "reset", True)
     assert v(allow, listened=False, arrival=None, reply=field.Reply("icmp-unreachable", False)) == \

@@ -230,9 +230,12 @@ def field_verdict(p: Probe, *, listened: bool, arrival: dict | None, reply: Repl
             # the listener's own host was the destination: it answers, so silence means the way back is shut
             replied = host_reply
         return Action.ALLOW, ("no-reply" if replied is False else "arrived"), replied
-    if host_reply:
+    if host_reply and not (listened and reply.kind == "reset"):
         return Action.ALLOW, reply.kind, True
-    if reply is not None:  # an unreachable from a firewall or router on the way: rejected
+    if reply is not None:
+        # an unreachable from a firewall or router on the way; or, with a listener that did not see
+        # the probe, a RST that a firewall forged in the destination's name (`reject with tcp reset`)
+        return Action.DENY, reply.kind, None
         return Action.DENY, reply.kind, None
     if listened:
         return Action.DENY, "not-arrived", None
