@@ -367,6 +367,20 @@ def test_the_seal_refuses_a_namespace_with_a_foreign_device(quickstart, qs_suite
             run_suite(lab.state, qs_suite)
 
 
+@needs_root
+def test_a_second_run_on_a_busy_lab_is_refused(quickstart, qs_suite):
+    import fcntl
+
+    from zonepolicy.probe.lab import run_dir
+
+    with LabManager(quickstart, "edge", "nftables") as lab:
+        lab.up()
+        with open(os.path.join(run_dir(), f"lab-{lab.name}.lock"), "w") as held:
+            fcntl.flock(held, fcntl.LOCK_EX)
+            with pytest.raises(LabError, match="busy with another run"):
+                run_suite(lab.state, qs_suite)
+
+
 # ---------------------------------------------------------------- the command line
 
 @needs_root

@@ -19,6 +19,7 @@ host itself, never from the firewall), SCTP ABORT.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import ipaddress
 import os
@@ -28,12 +29,12 @@ import struct
 import sys
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from ..model.values import Action
 from ..semantics.packet import ICMP, ICMPV6, PROTOCOL_NAMES, SCTP, TCP, UDP, Packet
 from . import netns
-from .lab import LabError, Topology, addr_command, _ip_batch, _wait
+from .lab import LabError, Topology, _ip_batch, _wait, addr_command, run_dir
 from .results import ProbeResult, judge
 from .suite import Probe, Suite
 
@@ -577,7 +578,27 @@ def run_suite(state: dict[str, Any], suite: Suite, settle_ms: int = 50, explain:
     if suite.firewall is not None and suite.firewall != state["firewall"]:
         raise LabError(f"the suite was planned for firewall {suite.firewall}, but lab {state['name']} runs "
                        f"{state['firewall']}; hint: bring up a lab for {suite.firewall}")
-    return Run(state, suite, settle_ms, explain, progress).execute()
+    if os.geteuid() != 0:
+        raise LabError("sending probes needs root (raw and packet sockets in the lab's namespaces)")
+    with _exclusive(state["name"]):
+        return Run(state, suite, settle_ms, explain, progress).execute()
+
+
+@contextlib.contextmanager
+def _exclusive(name: str) -> Iterator[None]:
+    """One run per lab at a time: two runs would flush each other's connection tracking."""
+    import fcntl
+
+    os.makedirs(run_dir(), mode=0o700, exist_ok=True)
+    fd = os.open(os.path.join(run_dir(), f"lab-{name}.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise LabError(f"lab {name} is busy with another run; wait for it to finish") from None
+        yield
+    finally:
+        os.close(fd)
 
 
 def tty_progress() -> Callable[[int, int], None] | None:

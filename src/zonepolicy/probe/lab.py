@@ -367,10 +367,11 @@ def teardown_state(d: dict[str, Any]) -> None:
     delete_namespaces(topo.namespaces())
     # a crash between "netns add" and the record's namespaces list: anything else with the prefix
     delete_namespaces(sorted(n for n in existing_namespaces() if n.startswith(topo.prefix)))
-    try:
-        os.unlink(state_path(d["name"]))
-    except FileNotFoundError:
-        pass
+    for path in (state_path(d["name"]), os.path.join(run_dir(), f"lab-{d['name']}.lock")):
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
 
 
 def remove_stale() -> list[str]:
