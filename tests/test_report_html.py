@@ -281,6 +281,14 @@ def test_bad_input_exits_2_and_writes_nothing(tmp_path: Path) -> None:
         assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".r.html")] == []
 
 
+def test_unwritable_output_is_bad_input(tmp_path: Path) -> None:
+    for cmd in (["report", QUICKSTART], ["graph", QUICKSTART]):
+        r = run_cli(*cmd, "-o", str(tmp_path / "no-such-dir" / "out"))
+        assert r.returncode == 2, r.stderr
+        assert "cannot write" in r.stderr and "no-such-dir" in r.stderr and "internal error" not in r.stderr
+    assert not (tmp_path / "no-such-dir").exists()
+
+
 def test_jiangsu_report_stays_usable(tmp_path: Path) -> None:
     r, out = report(tmp_path, JIANGSU, "--verify", "--today", "2026-01-01")
     assert r.returncode == 0, r.stderr
