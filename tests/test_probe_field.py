@@ -58,6 +58,11 @@ table inet t {
   }
 }
 """
+# the same verdicts, but refused loudly: a forged RST for tcp/22, an ICMP admin-prohibited for the rest
+REJECT_RULES = RULES.replace("  }\n}", """    iifname "a0" oifname "b0" tcp dport 22 reject with tcp reset
+    iifname "a0" oifname "b0" reject with icmpx type admin-prohibited
+  }
+}""")
 OPEN_RULES = "table inet t {\n  chain forward {\n    type filter hook forward priority filter; policy accept;\n  }\n}\n"
 
 
@@ -406,3 +411,24 @@ def test_rate_limit_holds(lab, files, policy):
     # 30 probes at 20/s with a burst of one: the last leaves 29/20 = 1.45 s after the first
     assert 1.45 * 0.95 <= seconds < 1.45 * 4, seconds
     print(f"30 probes at --rate 20: {seconds:.3f} s (ideal 1.45 s)")
+
+
+@needs_root
+def test_rejecting_firewall_forged_resets_and_unreachables(lab, listener, files):
+    lab.load(REJECT_RULES)
+    try:
+        with_listener = _send(lab, files, "--listener", f"{B4}:47001", "-o", str(files / "l.jsonl"))
+        without = _send(lab, files, "--wait", "0.5", "-o", str(files / "n.jsonl"))
+    finally:
+        lab.load(RULES)
+    listener.stop()
+    assert with_listener.returncode == 0, with_listener.stdout + with_listener.stderr
+    res = {x.probe: x for x in read_jsonl((files / "l.jsonl").read_text(encoding="utf-8"))}
+    assert (res["p02"].observed, res["p02"].reason, res["p02"].result) == ("deny", "reset", "pass")
+    assert (res["p04"].observed, res["p04"].reason, res["p04"].result) == ("deny", "icmp-unreachable", "pass")
+    res = {x.probe: x for x in read_jsonl((files / "n.jsonl").read_text(encoding="utf-8"))}
+    # without a listener the admin-prohibited from the firewall (not the destination) still means deny ...
+    assert (res["p04"].observed, res["p04"].reason, res["p04"].result) == ("deny", "icmp-unreachable", "pass")
+    # ... but a RST forged in the destination's name cannot be told from the destination's own (docs: Limits)
+    assert (res["p02"].observed, res["p02"].result) == ("allow", "fail")
+    assert without.returncode == 1
