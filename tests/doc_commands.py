@@ -70,7 +70,8 @@ def _without_existence_checks(cmd: click.Command) -> click.Command:
 def zonepolicy_argvs(shell_line: str) -> list[list[str]]:
     """The argument lists of the ``zonepolicy`` commands in one shell line (after && ; || |)."""
     out = []
-    for part in re.split(r"&&|\|\||;|\|", shell_line.split(" #")[0]):
+    line = re.sub(r"\d?>&\d|\d?>>?\s*\S+|<\s*\S+", " ", shell_line.split(" #")[0])  # redirections
+    for part in re.split(r"&&|\|\||;|\|", line):
         words = shlex.split(part.strip(), comments=True)
         while words and re.fullmatch(r"[A-Z_][A-Z0-9_]*=.*", words[0]):  # VAR=value prefixes
             words.pop(0)
