@@ -12,6 +12,8 @@ import re
 from html.parser import HTMLParser
 from pathlib import Path
 
+from hypothesis import given, strategies as st
+
 from conftest import EXAMPLES, run_cli
 from zonepolicy import api
 from zonepolicy.report.html import json_for_script
@@ -178,6 +180,33 @@ def test_hostile_text_is_escaped_everywhere(tmp_path: Path) -> None:
     assert data["zones"][0][1] == HOSTILE
     # findings, probe results and the diff sections are there and carry the text escaped
     assert {"findings", "probes", "diff"} <= {a.get("id") for _, a in page.elements}
+
+
+def _dsl_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t") + '"'
+
+
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="\u2028\u2029"),
+               max_size=40))
+def test_any_description_stays_text(desc: str) -> None:
+    """Whatever a description holds, the page has the same elements as with a plain one, and the
+    text reads back unchanged from the page and from the script's data."""
+    from conftest import load_policy_text
+    from zonepolicy.report.content import gather
+    from zonepolicy.report.html import render
+
+    def page_for(d: str) -> Page:
+        p = load_policy_text(f"policy x {{ default deny; intrazone allow }}\n"
+                             f"zone a {_dsl_string(d)} {{ kind public; level 2; networks 10.1.0.0/16 }}\n"
+                             f"zone b {{ networks 10.2.0.0/16 }}\nallow a -> b : https\n")
+        return Page(render(gather(p)))
+
+    page, plain = page_for(desc), page_for("plain")
+    assert [t for t, _ in page.elements] == [t for t, _ in plain.elements]
+    blob = next(s for s, a in zip(page.raw["script"], page.tags("script")) if a.get("type") == "application/json")
+    assert json.loads(blob)["zones"][0][1] == desc
+    titles = [a.get("title") for t, a in page.elements if t == "th" and a.get("id") == "zr0"]
+    assert titles == [f"a {desc}"]
 
 
 def test_json_for_script_round_trips() -> None:
