@@ -165,9 +165,8 @@ def protocol_matches(family: int, rule: TargetRule) -> list[Match]:
             if itype == FULL8 and icode == FULL8:
                 out.append((p, None, None))
                 continue
-            if (family, p) not in ((4, 1), (6, 58)):
-                raise Unexpressible("ICMP types of the other address family "
-                                    "(an ACL matches them only in its own family)")
+            if (family, p) not in ((4, 1), (6, 58)):  # ICMP is IPv4's, ICMPv6 IPv6's: lower() never asks
+                raise ValueError(f"ICMP types for protocol {p} in an IPv{family} rule")
             types = _values(itype)
             codes: list[int | None] = [None] if icode == FULL8 else list(_values(icode))
             if len(types) * len(codes) > ICMP_EXPAND_LIMIT:

@@ -68,11 +68,9 @@ Semantics, and why:
   (no implicit replies) cannot be expressed and is refused; no application inspection (warning).
 * **Services.** ``tcp``/``udp`` with ``destination eq P`` or ``destination range A B``; ICMP as
   ``icmp T C`` / ``icmpv6 T C``, with the code left out for "every code" (as Comware ACL rules do,
-  an assumption [I] not checked on a device); other protocols by number (``service 47``). ICMP of
-  the other family with a type (``ping`` is ``icmp`` and ``icmpv6`` echo, so an ``icmpv6`` type
-  between IPv4 zones is common) is written as the same member (``icmpv6 128``) in the group; an
-  allow of it fails closed if the device does not match it in IPv4 packets, a deny of it is flagged
-  (ZP404, warning). A box needing more than :data:`MAX_ENTRIES` entries in a group, or SCTP ports,
+  an assumption [I] not checked on a device); other protocols by number (``service 47``). ICMP
+  types only ever appear in their own family (``icmp`` in IPv4 rules, ``icmpv6`` in IPv6 rules:
+  the language's ICMP belongs to its family). A box needing more than :data:`MAX_ENTRIES` entries in a group, or SCTP ports,
   is refused (ZP403).
 * **Names.** Object names are at most 31 characters and compared case-insensitively by the device,
   so they are generated (``zp-a-<hash>``, ``zp-s-<hash>``, ``zp-op<N>``, zone ``zp-<interface>`` made of
@@ -265,20 +263,6 @@ def _entries_of(rule: TargetRule) -> tuple[tuple[str, ...] | None, tuple[str, ..
             service_entries(rule.family, rule.proto, rule.dport, rule.icmp_type, rule.icmp_code))
 
 
-def cross_family_denies(model: TargetModel) -> list[str]:
-    """Flow ids of deny rules that match ICMP types of the other family (an ``icmpv6`` type between
-    IPv4 addresses): the member is written as for its own family, and whether the device applies it
-    to the other family's packets is not documented, so the deny is flagged (ZP404, a warning)."""
-    out: dict[str, None] = {}
-    for pair in model.pairs:
-        for r in pair.rules:
-            other = 58 if r.family == 4 else 1
-            if r.action is Action.DENY and _has(r.proto, other) and _has(r.dport, 0) \
-                    and (tuple(r.icmp_type) != FULL8 or tuple(r.icmp_code) != FULL8):
-                out.setdefault(r.flow_id, None)
-    return list(out)
-
-
 def box_problems(model: TargetModel) -> list[tuple[str, str]]:
     """(flow id, what) for every rule of ``model`` that H3C cannot express, once per flow and reason."""
     seen: dict[tuple[str, str], None] = {}
@@ -468,13 +452,6 @@ class H3cCompiler(Compiler):
         diags = interface_diagnostics(firewall)
         flows = {f.id: f for f in policy.flows}
         model = lower(policy, firewall, self._meaning_of(policy))
-        for fid in cross_family_denies(model):
-            flow = flows.get(fid)
-            diags.append(Diagnostic(
-                "ZP404", f"target h3c (firewall {firewall.name}): flow {fid} denies ICMP types of the other "
-                f"address family; whether H3C matches them in the other family's packets is not documented",
-                flow.span if flow else firewall.span, Severity.WARNING,
-                "deny the whole protocol (icmp/any, icmpv6/any) if such packets must surely be dropped"))
         for fid, what in box_problems(model):
             flow = flows.get(fid)
             diags.append(Diagnostic(

@@ -43,11 +43,9 @@ Semantics, and why:
 * **Address lists** become one rule per (source prefix, destination prefix) — no ipset needed.
   Ports: ``-m tcp --dport`` for one port or range, ``-m multiport --dports`` for more (at most 15
   slots a rule, a range taking two). ICMP: ``--icmp-type``/``--icmpv6-type`` with one type/code a
-  rule (the IPv4 match reads type 255 as "any", so that one goes through ``u32``). The other
-  family's ICMP (an ``icmpv6`` service between IPv4 zones, which ``ping`` produces) has no type
-  match in iptables: its type and code are read from the transport header with ``u32``; in IPv6,
-  only packets without extension headers (``ipv6header --header protocol``) can be matched that way,
-  and a deny additionally drops such packets *with* extension headers, so both sides fail closed.
+  rule (the IPv4 match reads type 255 as "any", so that one, and more than 32 type/code pairs, go
+  through ``u32``). ICMP types only appear in their own family (the language's ICMP is IPv4's and
+  ICMPv6 IPv6's), so ``-m icmp`` sits in IPv4 rules and ``-m icmp6`` in IPv6 rules only.
   A protocol set that contains protocol 0 (which ``-p 0`` cannot name: it means "all") goes through
   a helper chain ``zpp-…`` that ``RETURN``s the protocols outside the set.
 * **Names.** Interface names must be Linux names made of ``A-Z a-z 0-9 _ . -`` (at most 15, not
@@ -95,10 +93,8 @@ U32_RANGES = 10  # value ranges one u32 test may hold
 
 _IFNAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}")
 _PROTO_NAMES = {1: "icmp", 6: "tcp", 17: "udp", 58: "ipv6-icmp", 132: "sctp"}
-_U32 = {  # family -> (type location, code location), written as iptables-save prints them
-    4: ("0x0>>0x16&0x3c@0x0>>0x18", "0x0>>0x16&0x3c@0x0>>0x10&0xff"),
-    6: ("0x28>>0x18", "0x28>>0x10&0xff"),
-}
+# IPv4 ICMP type and code locations for u32 (behind the variable-length header), as iptables-save prints them
+_U32_TYPE, _U32_CODE = "0x0>>0x16&0x3c@0x0>>0x18", "0x0>>0x16&0x3c@0x0>>0x10&0xff"
 _U32_PROTO = "0x6&0xff"  # IPv4: the protocol is the low byte of the header's third 32-bit word
 _STATE_NEW = ("-m", "conntrack", "--ctstate", "NEW")
 
@@ -242,41 +238,33 @@ def _u32_ranges(ivs: Sequence[Interval]) -> list[str]:
     return [",".join(texts[i:i + U32_RANGES]) for i in range(0, len(texts), U32_RANGES)]
 
 
-def _u32_alts(family: int, proto: int, itype: Sequence[Interval], icode: Sequence[Interval]) -> list[_Alt]:
-    type_loc, code_loc = _U32[family]
-    head: tuple[str, ...] = ("-p", _PROTO_NAMES[proto])
-    if family == 6:
-        head += ("-m", "ipv6header", "--header", "protocol")
+def _u32_alts(itype: Sequence[Interval], icode: Sequence[Interval]) -> list[_Alt]:
+    head: tuple[str, ...] = ("-p", "icmp")
     alts = []
     for t in _u32_ranges(itype) if tuple(itype) != FULL8 else [None]:
         for c in _u32_ranges(icode) if tuple(icode) != FULL8 else [None]:
-            tests = ([f"{type_loc}={t}"] if t else []) + ([f"{code_loc}={c}"] if c else [])
+            tests = ([f"{_U32_TYPE}={t}"] if t else []) + ([f"{_U32_CODE}={c}"] if c else [])
             alts.append(_Alt(head + ("-m", "u32", "--u32", rd.quote("&&".join(tests)))))
     return alts
 
 
-def _icmp_alts(family: int, proto: int, itype: Sequence[Interval], icode: Sequence[Interval],
-               deny: bool) -> list[_Alt]:
+def _icmp_alts(family: int, proto: int, itype: Sequence[Interval], icode: Sequence[Interval]) -> list[_Alt]:
     name = _PROTO_NAMES[proto]
     if tuple(itype) == FULL8 and tuple(icode) == FULL8:
         return [_Alt(("-p", name))]
-    native = (family, proto) in ((4, 1), (6, 58))
-    if not native:
-        alts = _u32_alts(family, proto, itype, icode)
-        if family == 6 and deny:  # fail closed for the packets u32 cannot see (extension headers)
-            alts.append(_Alt(("-p", name, "-m", "ipv6header", "!", "--header", "protocol")))
-        return alts
+    if (family, proto) not in ((4, 1), (6, 58)):  # ICMP is IPv4's, ICMPv6 IPv6's: lower() never asks
+        raise ValueError(f"ICMP types for protocol {proto} in an IPv{family} rule")
     types = _values(itype)
     codes: list[int | None] = [None] if tuple(icode) == FULL8 else list(_values(icode))
     if family == 4 and (255 in types or len(types) * len(codes) > ICMP_EXPAND_LIMIT):
-        return _u32_alts(family, proto, itype, icode)
+        return _u32_alts(itype, icode)
     module, option = ("icmp", "--icmp-type") if family == 4 else ("icmp6", "--icmpv6-type")
     return [_Alt(("-p", name, "-m", module, option, str(t) if c is None else f"{t}/{c}"))
             for t in types for c in codes]
 
 
 def protocol_alts(family: int, proto: Sequence[Interval], dport: Sequence[Interval], itype: Sequence[Interval],
-                  icode: Sequence[Interval], deny: bool = False) -> list[_Alt]:
+                  icode: Sequence[Interval]) -> list[_Alt]:
     """The protocol part of a box as alternatives whose union is exactly the box's (canonical) packets."""
     proto, dport, itype, icode = tuple(proto), tuple(dport), tuple(itype), tuple(icode)
     if proto == FULL8 and dport == FULL16 and itype == FULL8 and icode == FULL8:
@@ -289,7 +277,7 @@ def protocol_alts(family: int, proto: Sequence[Interval], dport: Sequence[Interv
         if p in rd.PORT_PROTOCOLS:
             alts.extend(_port_alts(_PROTO_NAMES[p], dport))
         elif zero_port:
-            alts.extend(_icmp_alts(family, p, itype, icode, deny))
+            alts.extend(_icmp_alts(family, p, itype, icode))
     if zero_port and _has(itype, 0) and _has(icode, 0):
         others = [v for v in _values(proto) if v not in (1, 6, 17, 58, 132)]
         if others and others[0] == 0 and family == 4:  # '-p 0' would mean every protocol: test the header byte
@@ -366,9 +354,8 @@ def _emit(table: _Table, chain: str, family: int, box: TargetRule, pre: tuple[st
           state: tuple[str, ...], comment: str, verdict: tuple[str, ...], prefix: str | None) -> None:
     """The lines for one box: per address pair and protocol alternative, LOG (if any) then verdict."""
     tail = ("-m", "comment", "--comment", rd.quote(comment)) if comment else ()
-    deny = verdict == ("DROP",)
     for addr in _address_tokens(family, box.src, box.dst):
-        for alt in protocol_alts(family, box.proto, box.dport, box.icmp_type, box.icmp_code, deny):
+        for alt in protocol_alts(family, box.proto, box.dport, box.icmp_type, box.icmp_code):
             match = addr + pre + alt.tokens + state + tail
             if alt.helper is not None:
                 table.add(chain, *match, "-j", table.helper(alt.helper, verdict, prefix))
