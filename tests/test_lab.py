@@ -191,6 +191,28 @@ def _swap(text: str, a: str, b: str) -> str:
 
 
 @needs_root
+def test_probes_this_lab_cannot_send_are_inconclusive_with_the_reason(quickstart, qs_suite):
+    from dataclasses import replace
+
+    from zonepolicy.probe.suite import Probe
+
+    extra = (Probe(id="same-iface", packet=Packet.of("10.10.1.5", "10.10.8.5", 6, dport=443), src_zone="public",
+                   dst_zone="public.portal", expected=Action.DENY),
+             Probe(id="loopback", packet=Packet.of("127.0.0.1", "203.0.113.10", 6, dport=443),
+                   src_zone="internet", dst_zone="internet-access", expected=Action.ALLOW))
+    suite = replace(qs_suite, probes=qs_suite.probes[:5] + extra)
+    with LabManager(quickstart, "edge", "nftables") as lab:
+        lab.up()
+        why: dict[str, str] = {}
+        results = {r.probe: r for r in run_suite(lab.state, suite, not_sent=why)}
+    assert all(results[p.id].result == "pass" for p in qs_suite.probes[:5])
+    for pid in ("same-iface", "loopback"):
+        assert (results[pid].result, results[pid].reason, results[pid].observed) == ("inconclusive", "not-sent", None)
+    assert "behind the same interface" in why["same-iface"]
+    assert "127.0.0.1 cannot be forwarded" in why["loopback"]
+
+
+@needs_root
 def test_broken_nftables_rulesets_are_caught(quickstart, qs_suite):
     (fn, good), = compile_rules(quickstart, "edge", "nftables")
     allow_flow = "f2311dd305e"     # allow public -> internet-access : http, https

@@ -364,6 +364,7 @@ class Run:
         self.by_u: dict[int, _Sent] = {}
         self.matched: dict[str, tuple[str | None, str | None]] = {}
         self.addr = _Addr()
+        self.not_sent: dict[str, str] = {}     # probe id -> why this lab cannot send it
 
     def execute(self) -> list[ProbeResult]:
         topo = self.topo
@@ -382,6 +383,7 @@ class Run:
             finally:
                 close_all(self.sockets)
                 self.sockets = []
+        self.not_sent = {p.id: why for p, why in planned if why is not None}
         return [self._result(i, p, why, sent.get(i), started) for i, (p, why) in enumerate(planned)]
 
     def _ports(self) -> list[int]:
@@ -543,8 +545,10 @@ class Run:
     def _result(self, i: int, probe: Probe, why: str | None, rec: _Sent | None, started: str) -> ProbeResult:
         site = self.state["firewall"]
         rule, flow = self.matched.get(probe.id, (None, None))
+        observed: Action | None
+        replied: bool | None = None
         if rec is None:
-            observed, reason, replied = None, "not-sent", None
+            observed, reason = None, "not-sent"
             five = probe.five_tuple()
         else:
             pk = rec.packet
@@ -553,7 +557,6 @@ class Run:
                         f"{self.addr(pk.family, pk.dst)[1]}:{pk.dport}")
             else:
                 five = probe.five_tuple()
-            replied: bool | None = None
             if rec.arrived:
                 observed = Action.ALLOW
                 if rec.reply:
@@ -573,15 +576,23 @@ class Run:
 
 
 def run_suite(state: dict[str, Any], suite: Suite, settle_ms: int = 50, explain: bool = False,
-              progress: Callable[[int, int], None] | None = None) -> list[ProbeResult]:
-    """Send every probe of ``suite`` through the lab described by ``state``; one result per probe."""
+              progress: Callable[[int, int], None] | None = None,
+              not_sent: dict[str, str] | None = None) -> list[ProbeResult]:
+    """Send every probe of ``suite`` through the lab described by ``state``; one result per probe.
+
+    ``not_sent``, when given, receives why each probe that was not sent could not be (probe id -> text).
+    """
     if suite.firewall is not None and suite.firewall != state["firewall"]:
         raise LabError(f"the suite was planned for firewall {suite.firewall}, but lab {state['name']} runs "
                        f"{state['firewall']}; hint: bring up a lab for {suite.firewall}")
     if os.geteuid() != 0:
         raise LabError("sending probes needs root (raw and packet sockets in the lab's namespaces)")
     with _exclusive(state["name"]):
-        return Run(state, suite, settle_ms, explain, progress).execute()
+        run = Run(state, suite, settle_ms, explain, progress)
+        results = run.execute()
+    if not_sent is not None:
+        not_sent.update(run.not_sent)
+    return results
 
 
 @contextlib.contextmanager

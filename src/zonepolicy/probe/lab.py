@@ -312,7 +312,7 @@ def state_path(name: str) -> str:
 
 
 def list_states() -> list[dict[str, Any]]:
-    out = []
+    out: list[dict[str, Any]] = []
     try:
         names = sorted(os.listdir(run_dir()))
     except FileNotFoundError:

@@ -87,7 +87,8 @@ def run(suite: str, lab_name: str | None, output: str | None, explain: bool, set
     with _interruptible():
         remove_stale()
         state = load_state(lab_name)
-        results = run_suite(state, s, settle_ms=settle, explain=explain, progress=tty_progress())
+        not_sent: dict[str, str] = {}
+        results = run_suite(state, s, settle_ms=settle, explain=explain, progress=tty_progress(), not_sent=not_sent)
     out = sys.stderr if output is None else sys.stdout
     if output is not None:
         api.write_atomically(output, write_jsonl(results))
@@ -98,7 +99,8 @@ def run(suite: str, lab_name: str | None, output: str | None, explain: bool, set
     for r in bad[:50]:
         click.echo(f"{r.result.upper()} {r.probe} {r.src_zone} -> {r.dst_zone} {r.five_tuple}: expected {r.expected}, "
                    f"observed {r.observed or '-'} ({r.reason})"
-                   + (f"; rule {r.matched_rule}" if r.matched_rule else ""), file=out)
+                   + (f"; rule {r.matched_rule}" if r.matched_rule else "")
+                   + (f": {not_sent[r.probe]}" if r.probe in not_sent else ""), file=out)
     if len(bad) > 50:
         click.echo(f"… and {len(bad) - 50} more", file=out)
     click.echo(f"lab {state['name']} ({state['backend']}): {summary(results)}", file=out)
