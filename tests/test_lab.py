@@ -362,6 +362,18 @@ def test_a_lab_whose_owner_died_is_removed_by_the_next_one(quickstart, tmp_path)
 
 
 @needs_root
+def test_a_persistent_lab_whose_namespaces_were_deleted_by_hand_is_forgotten(quickstart):
+    lab = LabManager(quickstart, "edge", "nftables", name="byhand", persistent=True)
+    with lab:
+        lab.up()
+    assert "byhand" in {s["name"] for s in list_states()}
+    subprocess.run(["ip", "-force", "-b", "-"], input="".join(f"netns del {n}\n" for n in lab.topology.namespaces()),
+                   text=True, check=True)
+    assert "byhand" in remove_stale()
+    assert "byhand" not in {s["name"] for s in list_states()}
+
+
+@needs_root
 def test_the_seal_refuses_a_socket_in_the_host_namespace(quickstart):
     with LabManager(quickstart, "edge", "nftables") as lab:
         lab.up()

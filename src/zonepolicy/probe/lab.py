@@ -379,8 +379,12 @@ def remove_stale() -> list[str]:
     removed = []
     states = list_states()
     claimed = set()
+    present = existing_namespaces()
     for s in states:
-        if not owner_alive(s.get("owner")):
+        owner = s.get("owner")
+        # a lab with no namespaces left (deleted by hand) is stale too, unless it is being built
+        gone = owner is None and not (set(Topology.from_dict(s["topology"]).namespaces()) & present)
+        if not owner_alive(owner) or gone:
             teardown_state(s)
             removed.append(s["name"])
         else:
