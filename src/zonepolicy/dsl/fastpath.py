@@ -21,12 +21,18 @@ from .direct_constructor import direct_constructor
 _KW_END = r"(?![A-Za-z0-9_-])"
 
 
+def _uncaptured(pattern: str) -> str:
+    """``pattern`` with its plain groups made non-capturing: the same language, matched faster
+    (a capturing group in a repetition is saved on every turn; only the named groups are read)."""
+    return re.sub(r"(?<!\\)\((?!\?)", "(?:", pattern)
+
+
 @functools.lru_cache(maxsize=1)
 def _regexes() -> dict[str, re.Pattern[str]]:
     """Line, endpoint, service and option patterns, built from the grammar's own terminals."""
     from .parser import _parser
 
-    term = {t.name: t.pattern.to_regexp() for t in _parser().terminals}
+    term = {t.name: _uncaptured(t.pattern.to_regexp()) for t in _parser().terminals}
     # Atomic groups: a lexer never gives back characters a terminal matched, so neither may we.
     name, string, date = f"(?>{term['NAME']})", f"(?>{term['STRING']})", f"(?>{term['DATE']})"
     v4, v6, svc = f"(?>{term['IPV4']})", f"(?>{term['IPV6']})", f"(?>{term['SERVICE_LITERAL']})"
