@@ -161,6 +161,15 @@ def test_jiangsu_report_in_headless_chromium(tmp_path: Path, capsys) -> None:
         assert js("document.getElementById('zp-status').textContent").startswith("interactive:")
         # The matrix header really sticks: scroll the matrix down, the header row stays at its top.
         assert js("getComputedStyle(document.querySelector('#zp-matrix thead th')).position") == "sticky"
+        stuck = js("""(() => { const wrap = document.querySelector('.matrix-wrap');
+                      wrap.scrollTop = 1200; wrap.scrollLeft = 1500;
+                      const w = wrap.getBoundingClientRect();
+                      const head = document.getElementById('zc60').getBoundingClientRect();
+                      const row = document.getElementById('zr60').getBoundingClientRect();
+                      return [wrap.scrollTop > 0 && wrap.scrollLeft > 0, Math.abs(head.top - w.top) <= 2,
+                              Math.abs(row.left - w.left) <= 2]; })()""")
+        assert stuck == [True, True, True]  # scrolled far down and right, the headers stay at the edges
+        js("(() => { const w = document.querySelector('.matrix-wrap'); w.scrollTop = 0; w.scrollLeft = 0; })()")
         # Chinese text is in the page as text (the font is the viewer's business).
         assert "江苏" in js("document.body.innerText")
 
