@@ -329,12 +329,22 @@ class PacketSet:
         return f"PacketSet(first={self.pick()}, bdd_nodes={e.b.node_count(self._f)})"
 
 
+# Zones' prefixes recur in finding after finding: convert and print each address set once.
+@functools.lru_cache(maxsize=1 << 16)
 def _networks(family: int, ivs: tuple[Interval, ...]) -> tuple[Network, ...]:
     cls = ipaddress.IPv4Address if family == 4 else ipaddress.IPv6Address
     nets: list[Network] = []
     for lo, hi in ivs:
         nets.extend(ipaddress.summarize_address_range(cls(lo), cls(hi)))
     return tuple(nets)
+
+
+_ANY_NET = {4: (ipaddress.IPv4Network("0.0.0.0/0"),), 6: (ipaddress.IPv6Network("::/0"),)}
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _networks_text(nets: tuple[Network, ...]) -> str:
+    return ",".join(str(n) for n in nets)
 
 
 def _fmt_ranges(ivs: tuple[Interval, ...]) -> str:
@@ -376,13 +386,13 @@ class Box:
             head = PROTOCOL_NAMES[self.proto[0][0]]
         else:
             head = "proto " + _fmt_ranges(self.proto)
-        any_net = (ipaddress.ip_network("0.0.0.0/0") if self.family == 4 else ipaddress.ip_network("::/0"),)
+        any_net = _ANY_NET[self.family]
 
         # "any" alone would hide the family when nothing else shows it
         any_text = "any" if head.startswith("ip") or self.src != self.dst else f"any{self.family}"
 
         def addrs(nets: tuple[Network, ...]) -> str:
-            return any_text if nets == any_net else ",".join(str(n) for n in nets)
+            return any_text if nets == any_net else _networks_text(nets)
 
         parts = [head, addrs(self.src), "->", addrs(self.dst)]
         for label, ivs, full in (("sport", self.sport, full16), ("dport", self.dport, full16),
