@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 
 from zonepolicy.dsl.parser import build_parser, keywords
 
@@ -341,6 +343,45 @@ def test_value_scopes(tm_grammar):
     assert kinds["8000-8080"] == "Token.Literal.Number.Integer"
     assert kinds["tcp"] == "Token.Name.Builtin"
     assert kinds["2030-01-01"] == "Token.Literal.Date"
+
+
+# ---------------------------------------------------------------- the interpreter against VS Code's engine
+
+needs_vscode_engine = pytest.mark.skipif(
+    shutil.which("node") is None or not (VSCODE / "node_modules" / "vscode-textmate").is_dir(),
+    reason="needs node and `npm install` in editors/vscode (vscode-textmate, vscode-oniguruma)")
+
+
+def vscode_scopes(paths: list[Path]) -> dict[str, list[str]]:
+    proc = subprocess.run(["node", str(VSCODE / "scripts" / "tokenize.js"), str(TM_PATH), *map(str, paths)],
+                          capture_output=True, text=True, check=True, timeout=300)
+    return json.loads(proc.stdout)
+
+
+def assert_same_as_vscode(grammar: dict, paths: list[Path]) -> None:
+    engine = TextMate(grammar)
+    for name, theirs in vscode_scopes(paths).items():
+        text = Path(name).read_text(encoding="utf-8")
+        ours = engine.tokenize(text)
+        assert len(theirs) == len(text)
+        diffs = [(i, text[i], ours[i][-1], theirs[i]) for i, ch in enumerate(text) if ch != "\n" and ours[i][-1] != theirs[i]]
+        assert not diffs, f"{name}: {diffs[:5]}"
+
+
+@needs_vscode_engine
+def test_the_interpreter_sees_what_vscode_sees(tm_grammar, tmp_path):
+    extra = tmp_path / "keyword-names.zp"
+    extra.write_text(_keyword_names_policy(), encoding="utf-8")
+    assert_same_as_vscode(tm_grammar, EXAMPLE_FILES + [extra])
+
+
+@needs_vscode_engine
+@settings(max_examples=10)  # a Node process per example
+@given(policies())
+def test_the_interpreter_sees_what_vscode_sees_on_random_policies(tm_grammar, tmp_path_factory, text):
+    path = tmp_path_factory.mktemp("tm") / "p.zp"
+    path.write_text(text, encoding="utf-8")
+    assert_same_as_vscode(tm_grammar, [path])
 
 
 # ---------------------------------------------------------------- the packaging of both
