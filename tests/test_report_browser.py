@@ -173,6 +173,14 @@ def test_jiangsu_report_in_headless_chromium(tmp_path: Path, capsys) -> None:
         # Chinese text is in the page as text (the font is the viewer's business).
         assert "江苏" in js("document.body.innerText")
 
+        # Hovering over a cell shows its pair in the panel and lights up its row and column headers.
+        hovered = js("""(() => { const td = document.querySelector('#zp-matrix td[data-i="5"][data-j="7"]');
+                        td.dispatchEvent(new MouseEvent('mouseover', {bubbles: true}));
+                        return [document.getElementById('zp-details').querySelector('h3').textContent,
+                                document.getElementById('zr5').classList.contains('hl'),
+                                document.getElementById('zc7').classList.contains('hl')]; })()""")
+        names = js("JSON.parse(document.getElementById('zp-data').textContent).zones.map(z => z[0])")
+        assert hovered == [f"{names[5]} → {names[7]}", True, True]
         # A click on an allowed cell shows its flows with their source lines.
         detail = js("""(() => { const td = [...document.querySelectorAll('#zp-matrix td.a')]
                           .find(t => t.textContent.includes('tcp/'));
