@@ -1,10 +1,10 @@
 """``lab run --explain``: which emitted rule decided each probe, from the kernel's own trace.
 
 nftables: a table of our own adds a raw-priority prerouting chain that sets ``meta nftrace`` on
-packets entering from the lab's interfaces; ``nft monitor trace`` in the firewall namespace prints
+packets entering from the lab's interfaces that carry a probe marker (see :mod:`.engine`); ``nft monitor trace`` in the firewall namespace prints
 every rule a traced packet meets. iptables: a ``TRACE`` rule in the raw table and
-``xtables-monitor --trace`` (line-buffered through ``stdbuf``; probes are paced, because the monitor
-gives up when its socket overflows).
+``xtables-monitor --trace`` (line-buffered through ``stdbuf``; only packets with a probe marker are traced, and probes are
+paced, because the monitor gives up when its socket overflows).
 
 A packet's trace is found by its marker (IPv4 ID or IPv6 flow label, unique per probe in a run).
 The deciding rule is the last one that gave a final verdict; our compilers put the flow id first in
@@ -23,6 +23,7 @@ import threading
 import time
 from typing import Any, Sequence
 
+from .engine import MAGIC, TAG
 from .lab import LabError, Topology, _run, tool
 
 TRACE_TABLE = "zp_trace"
@@ -73,6 +74,11 @@ class _Monitor:
         end = time.monotonic() + limit
         while time.monotonic() - self.last < settle and time.monotonic() < end:
             time.sleep(0.02)
+        if self.proc.poll() is not None:
+            # xtables-monitor exits when the kernel drops trace events (ENOBUFS): the rules it did
+            # not report cannot be told, and a partial answer would look like a complete one
+            raise LabError("the trace monitor stopped during the run (too many trace events for it); "
+                           "rerun with --explain on a smaller suite or on a less busy machine")
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -126,10 +132,17 @@ class Tracer:
 class NftTracer(Tracer):
     def start(self) -> "NftTracer":
         ifaces = ", ".join(f'"{name}"' for name, _, _ in self.topo.interfaces)
+        tag = "0x" + TAG.hex()
+        # only packets that carry a probe marker: a TCP SYN with the magic sequence half, the tag
+        # right after an 8-byte UDP/ICMP header, the SCTP INIT tag, the tag as payload otherwise
+        match = [f"tcp sequence & 0xffff0000 == 0x{MAGIC:04x}0000",
+                 f"meta l4proto {{ udp, icmp, ipv6-icmp }} @th,64,64 {tag}",
+                 f"meta l4proto sctp @th,128,16 0x{MAGIC:04x}",
+                 f"meta l4proto != {{ tcp, udp, icmp, ipv6-icmp, sctp }} @th,0,64 {tag}"]
+        rules = "".join(f"    iifname {{ {ifaces} }} {m} meta nftrace set 1\n" for m in match)
         self._nft(f"table inet {TRACE_TABLE}\ndelete table inet {TRACE_TABLE}\n"
                   f"table inet {TRACE_TABLE} {{\n  chain pre {{\n"
-                  f"    type filter hook prerouting priority raw - 10; policy accept;\n"
-                  f"    iifname {{ {ifaces} }} meta nftrace set 1\n  }}\n}}\n")
+                  f"    type filter hook prerouting priority raw - 10; policy accept;\n{rules}  }}\n}}\n")
         self.monitor = _Monitor([tool("ip"), "netns", "exec", self.topo.fw_ns, tool("nft"), "monitor", "trace"])
         poke, needle = self._canary_sender()
         self.monitor.wait_for(needle, 5.0, poke)
@@ -189,11 +202,20 @@ class IptablesTracer(Tracer):
         self.monitor.wait_for(needle, 5.0, poke)
         return self
 
+    # Probe markers as u32 tests (see the engine): the magic half of a TCP SYN's sequence number,
+    # the tag after an 8-byte UDP or ICMP header. IPv6 probes carry no extension headers.
+    _MARKED = {
+        "iptables-restore": [("tcp", f"0>>22&0x3C@4>>16=0x{MAGIC:04x}"),
+                             ("udp", f"0>>22&0x3C@8=0x{TAG[:4].hex()}"), ("icmp", f"0>>22&0x3C@8=0x{TAG[:4].hex()}")],
+        "ip6tables-restore": [("tcp", f"44>>16=0x{MAGIC:04x}"), ("udp", f"48=0x{TAG[:4].hex()}"),
+                              ("ipv6-icmp", f"48=0x{TAG[:4].hex()}")],
+    }
+
     def _rules(self, op: str) -> None:
-        for prog in ("iptables", "ip6tables"):
-            for name, _, _ in self.topo.interfaces:
-                _run([tool("ip"), "netns", "exec", self.topo.fw_ns, tool(prog), "-w", "-t", "raw", op, "PREROUTING",
-                      "-i", name, "-j", "TRACE"], what="setting up iptables tracing")
+        for prog, tests in self._MARKED.items():
+            lines = "".join(f'{op} PREROUTING -p {proto} -m u32 --u32 "{test}" -j TRACE\n' for proto, test in tests)
+            _run([tool("ip"), "netns", "exec", self.topo.fw_ns, tool(prog), "--noflush"], f"*raw\n{lines}COMMIT\n",
+                 what="setting up iptables tracing")
 
     def stop(self) -> None:
         super().stop()
