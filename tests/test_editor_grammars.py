@@ -308,6 +308,32 @@ def test_textmate_agrees_with_the_parser_on_random_policies(tm_grammar, text):
     check_textmate(tm_grammar, text)
 
 
+def documented_policies() -> list[tuple[str, str]]:
+    """The zp blocks of the documentation that the parser accepts (some show errors on purpose)."""
+    from doc_commands import code_blocks
+
+    out = []
+    for page in sorted((REPO / "docs").rglob("*.md")) + [REPO / "README.md"]:
+        for _, text, line in code_blocks(page.read_text(encoding="utf-8"), "zp"):
+            try:
+                parser_words(text)
+            except Exception:
+                continue
+            out.append((f"{page.relative_to(REPO)}:{line}", text))
+    return out
+
+
+def test_both_agree_with_the_parser_on_the_documentations_examples(tm_grammar):
+    blocks = documented_policies()
+    assert len(blocks) >= 15
+    for where, text in blocks:
+        try:
+            check_pygments(text)
+            check_textmate(tm_grammar, text)
+        except AssertionError as err:  # pragma: no cover - the message is the point
+            pytest.fail(f"{where}: {err}")
+
+
 def test_chinese_strings_and_comments_are_whole_tokens(tm_grammar):
     text = 'zone a "税务专网 \\"内网\\"" { networks any }  # 注释：不是关键字 zone\n'
     spans = pygments_spans(text)
