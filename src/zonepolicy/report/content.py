@@ -7,12 +7,18 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterable
 
 from ..errors import UsageError
 from ..model.policy import Policy
-from ..probe.results import RESULTS, ProbeResult, read_jsonl
+from ..probe.results import RESULTS, ProbeResult, read_jsonl, summary
 from ..semantics.meaning import Meaning
 from .cells import PairCell, pair_cells
+
+if TYPE_CHECKING:
+    from ..verify.diff import PolicyDiff
+    from ..verify.findings import Finding
+    from ..verify.output import RuleInfo
 
 _RESULT_ORDER = {"fail": 0, "inconclusive": 1, "pass": 2}
 
@@ -22,8 +28,8 @@ class ClauseGroup:
     """The findings of the rules that cite one clause (or one family, for rules that cite none)."""
 
     clause: str
-    rules: tuple[object, ...]  # verify.output.RuleInfo
-    findings: tuple[object, ...]  # verify.findings.Finding, active first
+    rules: tuple[RuleInfo, ...]
+    findings: tuple[Finding, ...]  # active first
     worst: str | None  # level label of the worst active finding
 
 
@@ -32,8 +38,8 @@ class Verification:
     summary: str
     counts: dict[str, int]
     groups: tuple[ClauseGroup, ...]
-    by_pair: dict[tuple[str, str], list]  # active findings whose witness (or two zones) is this pair
-    by_zone: dict[str, list]  # active findings that name one zone only
+    by_pair: dict[tuple[str, str], list[Finding]]  # active findings whose witness (or two zones) is this pair
+    by_zone: dict[str, list[Finding]]  # active findings that name one zone only
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +57,7 @@ class Content:
     cells: dict[tuple[str, str], PairCell]
     verification: Verification | None = None
     probes: Probes | None = None
-    diff: object | None = None  # verify.diff.PolicyDiff
+    diff: PolicyDiff | None = None
     timestamp: str | None = None
 
 
@@ -60,7 +66,7 @@ def _worse(a: str | None, b: str) -> str:
     return b if a is None or order[b] > order[a] else a
 
 
-def worst(findings) -> str | None:
+def worst(findings: Iterable[Finding]) -> str | None:
     """The level label of the most severe finding, None for none."""
     out = None
     for f in findings:
@@ -89,8 +95,8 @@ def verification(policy: Policy, meaning: Meaning, *, today: dt.date | None = No
                                   worst(f for f in found if not f.suppressed)))
     rank = {"error": 0, "warning": 1, "note": 2, None: 3}
     groups.sort(key=lambda g: (rank[g.worst], g.clause))
-    by_pair: dict[tuple[str, str], list] = {}
-    by_zone: dict[str, list] = {}
+    by_pair: dict[tuple[str, str], list[Finding]] = {}
+    by_zone: dict[str, list[Finding]] = {}
     for f in report.active():
         pair = None
         if f.witness is not None:
@@ -132,8 +138,6 @@ def read_probes(path: str) -> Probes:
         raise UsageError(f"{message}\nhint: give the JSONL file a probe runner wrote (one result per line)") from None
     results.sort(key=lambda r: (_RESULT_ORDER[r.result], r.site, r.probe, r.five_tuple))
     counts = {k: sum(1 for r in results if r.result == k) for k in RESULTS}
-    from ..probe.results import summary
-
     return Probes(path, summary(results), counts, tuple(results))
 
 
