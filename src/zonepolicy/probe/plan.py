@@ -89,6 +89,9 @@ class Planner:
         self.allowed = self.m.allowed()
         self.denied_by_flows = self.m.matched(Action.DENY)
         self._prefs = self._preferences()
+        self._all_prefs = PacketSet.universe()
+        for pref in self._prefs:
+            self._all_prefs = self._all_prefs & pref
         self._zones = {z.name: z for z in policy.zones}
 
     # ------------------------------------------------------------ choosing a packet
@@ -118,6 +121,9 @@ class Planner:
         """The packet of ``s`` the probe should be: see the module docstring for the preferences."""
         if s.is_empty():
             return None
+        everything = s & self._all_prefs  # usually not empty: then it is what the greedy loop reaches
+        if not everything.is_empty():
+            return everything.pick()
         for pref in self._prefs:
             narrowed = s & pref
             if not narrowed.is_empty():
