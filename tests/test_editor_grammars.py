@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from zonepolicy.dsl.parser import build_parser, keywords
 
@@ -332,6 +333,20 @@ def test_both_agree_with_the_parser_on_the_documentations_examples(tm_grammar):
             check_textmate(tm_grammar, text)
         except AssertionError as err:  # pragma: no cover - the message is the point
             pytest.fail(f"{where}: {err}")
+
+
+# Text made of the language's own pieces, in any order: mostly invalid, which is the point.
+_PIECES = st.sampled_from(sorted(keywords()) + [
+    " ", "\n", "\t", ";", ",", "{", "}", "(", ")", "->", ":", "=", "*", ".*", "-", ".", "#", '"', "\\",
+    "a", "b.c", "x-y", "税务", "10.0.0.0/8", "2001:db8::/32", "::", "tcp/443", "icmp/3:4", "3", "2030-01-01"])
+
+
+@given(st.lists(_PIECES, max_size=60).map("".join))
+def test_any_text_is_highlighted_whole_and_without_crash(tm_grammar, text):
+    pieces = [v for _, _, v in pl.ZonePolicyLexer().get_tokens_unprocessed(text)]
+    assert "".join(pieces) == text
+    scopes = TextMate(tm_grammar).tokenize(text)
+    assert len(scopes) == len(text) + 1  # the last line's newline, added as VS Code does
 
 
 def test_chinese_strings_and_comments_are_whole_tokens(tm_grammar):

@@ -62,7 +62,6 @@ class ZonePolicyLexer(RegexLexer):
     aliases = ["zonepolicy", "zp"]
     filenames = ["*.zp"]
     mimetypes = ["text/x-zonepolicy"]
-    url = "https://github.com/zonepolicy/zonepolicy"
 
     tokens = {
         "ws": [
