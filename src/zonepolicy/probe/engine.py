@@ -433,8 +433,7 @@ class Run:
         for zs in socks:
             poller.register(zs.rx.fileno(), select.POLLIN)
             fd_zone[zs.rx.fileno()] = zs
-        # trace monitors lose events (xtables-monitor dies) under bursts
-        pace = self.pace or ((200e-6 if self.state["backend"] == "iptables" else 50e-6) if paced else 0.0)
+        pace = self.pace or (50e-6 if paced else 0.0)   # trace monitors lose events under bursts
         for n, rec in enumerate(batch, 1):
             zs = socks[rec.src_zi]
             dst = self.addr(rec.packet.family, rec.packet.dst)[1]

@@ -1,10 +1,13 @@
 """``lab run --explain``: which emitted rule decided each probe, from the kernel's own trace.
 
-nftables: a table of our own adds a raw-priority prerouting chain that sets ``meta nftrace`` on
-packets entering from the lab's interfaces that carry a probe marker (see :mod:`.engine`); ``nft monitor trace`` in the firewall namespace prints
-every rule a traced packet meets. iptables: a ``TRACE`` rule in the raw table and
-``xtables-monitor --trace`` (line-buffered through ``stdbuf``; only packets with a probe marker are traced, and probes are
-paced, because the monitor gives up when its socket overflows).
+A table of our own adds a raw-priority prerouting chain that sets ``meta nftrace`` on packets
+entering from the lab's interfaces that carry a probe marker (see :mod:`.engine`); ``nft -a monitor
+trace`` in the firewall namespace prints every rule a traced packet meets, with its handle. This
+serves both back ends: iptables-nft rules are nftables rules too. Their comments are not printed,
+so for the iptables back end each handle is mapped to the rule ``iptables-save`` lists at the same
+place of the same chain. (``xtables-monitor --trace`` was tried first: it reports every rule a
+packet is compared with, not only the matching ones, so probes must be paced hard, and version
+1.8.9 exits on rules it cannot parse back.)
 
 A packet's trace is found by its marker (IPv4 ID or IPv6 flow label, unique per probe in a run).
 The deciding rule is the last one that gave a final verdict; our compilers put the flow id first in
@@ -17,8 +20,8 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import shutil
 import subprocess
+import tempfile
 import threading
 import time
 from typing import Any, Sequence
@@ -30,8 +33,6 @@ TRACE_TABLE = "zp_trace"
 CANARY_ID = 1000                 # below the engine's first probe marker
 _NFT_LINE = re.compile(r"^trace id (\w+) (\w+) (\S+) (\S+) (.*)$")
 _COMMENT = re.compile(r'comment "((?:[^"\\]|\\.)*)"')
-_XT_PACKET = re.compile(r"^PACKET: \d+ (\w+) ")
-_XT_TRACE = re.compile(r"^ ?TRACE: \d+ (\w+) (\w+):([^:]+):(rule|policy|return):?(\S*)\s*(.*)$")
 
 
 def flow_of(comment: str | None, flows: Sequence[str]) -> str | None:
@@ -49,7 +50,8 @@ class _Monitor:
     def __init__(self, cmd: list[str]) -> None:
         self.lines: list[str] = []
         self.last = time.monotonic()
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, bufsize=1)
+        self.errors = tempfile.TemporaryFile(mode="w+")
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.errors, text=True, bufsize=1)
         self.thread = threading.Thread(target=self._read, daemon=True)
         self.thread.start()
 
@@ -75,10 +77,12 @@ class _Monitor:
         while time.monotonic() - self.last < settle and time.monotonic() < end:
             time.sleep(0.02)
         if self.proc.poll() is not None:
-            # xtables-monitor exits when the kernel drops trace events (ENOBUFS): the rules it did
-            # not report cannot be told, and a partial answer would look like a complete one
-            raise LabError("the trace monitor stopped during the run (too many trace events for it); "
-                           "rerun with --explain on a smaller suite or on a less busy machine")
+            # the monitor gave up (its socket overflowed, say): the rules it did not report cannot be
+            # told, and a partial answer would look like a complete one
+            self.errors.seek(0)
+            said = " ".join(self.errors.read().split())[-200:]
+            raise LabError(f"the trace monitor stopped during the run ({said or 'no message'}); rerun with "
+                           "--explain on a smaller suite or on a less busy machine")
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -89,6 +93,7 @@ class _Monitor:
                 self.proc.kill()
                 self.proc.wait()
         self.thread.join(timeout=1)
+        self.errors.close()
 
 
 class Tracer:
@@ -143,10 +148,41 @@ class NftTracer(Tracer):
         self._nft(f"table inet {TRACE_TABLE}\ndelete table inet {TRACE_TABLE}\n"
                   f"table inet {TRACE_TABLE} {{\n  chain pre {{\n"
                   f"    type filter hook prerouting priority raw - 10; policy accept;\n{rules}  }}\n}}\n")
-        self.monitor = _Monitor([tool("ip"), "netns", "exec", self.topo.fw_ns, tool("nft"), "monitor", "trace"])
+        self.saved = self._iptables_rules() if self.state["backend"] == "iptables" else {}
+        self.monitor = _Monitor([tool("ip"), "netns", "exec", self.topo.fw_ns, tool("nft"), "-a", "monitor", "trace"])
         poke, needle = self._canary_sender()
         self.monitor.wait_for(needle, 5.0, poke)
         return self
+
+    def _iptables_rules(self) -> dict[tuple[str, int], str]:
+        """(family, handle) -> the iptables rule at that place, as ``iptables-save`` prints it."""
+        out: dict[tuple[str, int], str] = {}
+        for family, save in (("ip", "iptables-save"), ("ip6", "ip6tables-save")):
+            exec_ = [tool("ip"), "netns", "exec", self.topo.fw_ns]
+            try:
+                listed = _run(exec_ + [tool("nft"), "-a", "list", "table", family, "filter"], what="listing rules")
+                saved = _run(exec_ + [tool(save), "-t", "filter"], what=save)
+            except LabError:
+                continue      # no table of this family loaded
+            handles: dict[str, list[int]] = {}
+            chain = None
+            for line in listed.splitlines():
+                m = re.match(r'\s*chain "?([^"\s]+)"? \{', line)
+                if m:
+                    chain = m.group(1)
+                    continue
+                found = re.search(r"# handle (\d+)$", line)
+                if found and chain is not None:
+                    handles.setdefault(chain, []).append(int(found.group(1)))
+            rules: dict[str, list[str]] = {}
+            for line in saved.splitlines():
+                m = re.match(r"-A (\S+) ", line)
+                if m:
+                    rules.setdefault(m.group(1), []).append(line)
+            for name, hs in handles.items():
+                for handle, rule in zip(hs, rules.get(name, ())):
+                    out[(family, handle)] = rule
+        return out
 
     def _nft(self, text: str) -> None:
         _run([tool("ip"), "netns", "exec", self.topo.fw_ns, tool("nft"), "-f", "/dev/stdin"], text,
@@ -168,7 +204,7 @@ class NftTracer(Tracer):
             m = _NFT_LINE.match(line)
             if not m:
                 continue
-            tid, _, table, chain, rest = m.groups()
+            tid, family, table, chain, rest = m.groups()
             if rest.startswith("packet:"):
                 if tid not in marker:
                     mm = re.search(r"\bip id (\d+)\b", rest) or re.search(r"\bflowlabel (\d+)\b", rest)
@@ -178,9 +214,13 @@ class NftTracer(Tracer):
             if table == TRACE_TABLE:
                 continue
             if rest.startswith("rule ") and re.search(r"\(verdict (accept|drop)\)$", rest):
-                c = _COMMENT.search(rest)
+                text = re.sub(r"\s*\(verdict \w+\)$", "", rest[5:])
+                h = re.search(r"\s*# handle (\d+)$", text)
+                saved = self.saved.get((family, int(h.group(1)))) if h else None
+                text = text[:h.start()] if h else text
+                c = _COMMENT.search(saved or text)
                 comment = c.group(1) if c else None
-                rule = comment or f"{table} {chain}: " + re.sub(r" \(verdict \w+\)$", "", rest[5:])
+                rule = comment or saved or f"{table} {chain}: {text.strip()}"
                 verdict[tid] = (rule, flow_of(comment, self.flows))
             elif rest.startswith("policy "):
                 verdict[tid] = (f"{table} {chain}: {rest}", None)
@@ -190,73 +230,8 @@ class NftTracer(Tracer):
                 matched[rec.probe.id] = verdict[tid]
 
 
-class IptablesTracer(Tracer):
-    def start(self) -> "IptablesTracer":
-        self._rules("-I")
-        stdbuf = shutil.which("stdbuf")
-        cmd = [tool("ip"), "netns", "exec", self.topo.fw_ns] + ([stdbuf, "-oL"] if stdbuf else []) + \
-            [tool("xtables-monitor"), "--trace"]
-        self.monitor = _Monitor(cmd)
-        poke, needle = self._canary_sender()
-        needle = f"ID={CANARY_ID} " if "ip id" in needle else f"FLOWLBL={CANARY_ID} "
-        self.monitor.wait_for(needle, 5.0, poke)
-        return self
-
-    # Probe markers as u32 tests (see the engine): the magic half of a TCP SYN's sequence number,
-    # the tag after an 8-byte UDP or ICMP header. IPv6 probes carry no extension headers.
-    _MARKED = {
-        "iptables-restore": [("tcp", f"0>>22&0x3C@4>>16=0x{MAGIC:04x}"),
-                             ("udp", f"0>>22&0x3C@8=0x{TAG[:4].hex()}"), ("icmp", f"0>>22&0x3C@8=0x{TAG[:4].hex()}")],
-        "ip6tables-restore": [("tcp", f"44>>16=0x{MAGIC:04x}"), ("udp", f"48=0x{TAG[:4].hex()}"),
-                              ("ipv6-icmp", f"48=0x{TAG[:4].hex()}")],
-    }
-
-    def _rules(self, op: str) -> None:
-        for prog, tests in self._MARKED.items():
-            lines = "".join(f'{op} PREROUTING -p {proto} -m u32 --u32 "{test}" -j TRACE\n' for proto, test in tests)
-            _run([tool("ip"), "netns", "exec", self.topo.fw_ns, tool(prog), "--noflush"], f"*raw\n{lines}COMMIT\n",
-                 what="setting up iptables tracing")
-
-    def stop(self) -> None:
-        super().stop()
-        try:
-            self._rules("-D")
-        except LabError:
-            pass
-
-    def collect(self, by_u: dict[int, Any], matched: dict[str, tuple[str | None, str | None]]) -> None:
-        assert self.monitor is not None
-        self.monitor.quiet()
-        marker: dict[str, int] = {}
-        verdict: dict[str, tuple[str, str | None]] = {}
-        for line in list(self.monitor.lines):
-            m = _XT_PACKET.match(line)
-            if m:
-                mm = re.search(r"\bID=(\d+)\b", line) or re.search(r"\bFLOWLBL=(\d+)\b", line)
-                if mm and m.group(1) not in marker:
-                    marker[m.group(1)] = int(mm.group(1))
-                continue
-            t = _XT_TRACE.match(line)
-            if not t:
-                continue
-            tid, table, chain, kind, what, rule = t.groups()
-            if table != "filter":
-                continue
-            if kind == "rule" and what.endswith(("ACCEPT", "DROP")):
-                c = _COMMENT.search(rule)
-                comment = c.group(1) if c else None
-                verdict[tid] = (comment or rule.strip(), flow_of(comment, self.flows))
-            elif kind == "policy":
-                verdict[tid] = (f"{chain} policy {what or rule}".strip(), None)
-        for tid, u in marker.items():
-            rec = by_u.get(u)
-            if rec is not None and tid in verdict and rec.probe.id not in matched:
-                matched[rec.probe.id] = verdict[tid]
-
-
 def start_tracer(state: dict[str, Any], topo: Topology, sockets: Sequence[Any]) -> Tracer:
-    cls = NftTracer if state["backend"] == "nftables" else IptablesTracer
-    tracer = cls(state, topo, sockets)
+    tracer = NftTracer(state, topo, sockets)
     try:
         return tracer.start()
     except BaseException:
