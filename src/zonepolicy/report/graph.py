@@ -195,7 +195,7 @@ def render_svg(g: Graph, *, standalone: bool = True) -> str:
     out.append('<g class="zp-edges" fill="none">')
     for e in g.edges:
         hot = e.finding is not None
-        colour = FINDING_COLOURS[e.finding] if hot else ("#37474f" if e.everything else "#78909c")
+        colour = FINDING_COLOURS[e.finding] if e.finding is not None else "#37474f" if e.everything else "#78909c"
         marker = "zp-arrow-hot" if hot else "zp-arrow"
         out.append(f'<path class="zp-edge" data-from="{xml_escape(e.src)}" data-to="{xml_escape(e.dst)}" '
                    f'd="{_edge_path(at[e.src], at[e.dst])}" stroke="{colour}" stroke-opacity="0.45" '

@@ -201,7 +201,7 @@ def _findings(c: Content) -> str:
             msg = esc(f.message)
             if f.hint:
                 msg += f'<br><span class="summary">hint: {esc(f.hint)}</span>'
-            if f.suppressed:
+            if f.suppression is not None:
                 s = f.suppression
                 note = f"waived: {s.reason} (owner {s.owner}"
                 note += f", expires {s.expires.isoformat()}" if s.expires else ""
@@ -255,6 +255,7 @@ def _probes(c: Content) -> str:
 
 def _diff(c: Content) -> str:
     d = c.diff
+    assert d is not None
     out = ['<section id="diff"><h2>Semantic diff 策略变更</h2>',
            f'<p class="summary">{esc(d.old_label)} (policy {esc(d.old_policy)}) → {esc(d.new_label)} '
            f"(policy {esc(d.new_policy)}): {esc(d.summary())}</p>"]
