@@ -264,6 +264,23 @@ def test_probe_results_failing_first(tmp_path: Path) -> None:
     assert order == ["p1", "p4", "p3", "p0", "p2"]
 
 
+def test_probe_results_of_another_policy_version_are_flagged(tmp_path: Path) -> None:
+    from zonepolicy.probe.suite import policy_hash
+
+    mine = policy_hash(api.load_policy(QUICKSTART))
+    rows = [{"probe": f"p{n}", "site": "edge", "src_zone": "internet", "dst_zone": "internet-access",
+             "five_tuple": "tcp 203.0.113.9:1 -> 1.2.3.4:443", "expected": "allow", "observed": "allow",
+             "reason": "syn-ack", "result": "pass", "policy_hash": h} for n, h in enumerate([mine, "0" * 64, mine])]
+    probes = tmp_path / "r.jsonl"
+    probes.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    r, out = report(tmp_path, QUICKSTART, "--probes", str(probes))
+    assert r.returncode == 0 and "1 probe results were taken against another version" in r.stderr
+    assert "1 of 3 results were taken against another version" in out.read_text(encoding="utf-8")
+    probes.write_text("".join(json.dumps({**r_, "policy_hash": mine}) + "\n" for r_ in rows), encoding="utf-8")
+    r, out = report(tmp_path, QUICKSTART, "--probes", str(probes))
+    assert "another version" not in r.stderr and "another version" not in out.read_text(encoding="utf-8")
+
+
 def test_diff_section(tmp_path: Path) -> None:
     src = Path(QUICKSTART).read_text(encoding="utf-8")
     new = src.replace("allow public -> internet-access        : http, https",

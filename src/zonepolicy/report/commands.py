@@ -66,6 +66,9 @@ def report(policy: str, output: str, run_verify: bool, probes: str | None, old: 
         parts.append(content.verification.summary)
     if content.probes:
         parts.append(content.probes.summary)
+        if content.probes.stale:
+            click.echo(f"warning: {content.probes.stale} probe results were taken against another version of "
+                       "the policy (policy hash differs)", err=True)
     if content.diff is not None:
         parts.append(content.diff.summary())
     click.echo(f"wrote {output}: " + "; ".join(parts), err=True)

@@ -6,7 +6,7 @@ semantic diff. Rendering is in :mod:`zonepolicy.report.html`.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Iterable
 
 from ..errors import UsageError
@@ -48,6 +48,7 @@ class Probes:
     summary: str
     counts: dict[str, int]
     results: tuple[ProbeResult, ...]  # failing first, then inconclusive, then passing
+    stale: int = 0  # results that name a policy hash other than this policy's (taken against another version)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -146,6 +147,11 @@ def gather(policy: Policy, *, verify: bool = False, probes: str | None = None, o
            timestamp: str | None = None) -> Content:
     """Everything the report shows, computed with one shared meaning of the policy."""
     pr = read_probes(probes) if probes else None  # bad input fails before any long computation
+    if pr is not None and any(r.policy_hash for r in pr.results):
+        from ..probe.suite import policy_hash
+
+        mine = policy_hash(policy)
+        pr = replace(pr, stale=sum(1 for r in pr.results if r.policy_hash and r.policy_hash != mine))
     meaning = Meaning(policy)
     names, cells = pair_cells(policy, meaning)
     ver = verification(policy, meaning, today=today) if verify else None

@@ -240,6 +240,10 @@ def _probes(c: Content) -> str:
     good = [r for r in pr.results if r.result == "pass"]
     out = ['<section id="probes"><h2>Probe results 探测结果</h2>',
            f'<p class="summary">{esc(pr.summary)} ({esc(pr.source)}). Failing probes first.</p>']
+    if pr.stale:
+        out.append(f'<p class="stale"><span class="badge warning">!</span> {pr.stale} of {len(pr.results)} results '
+                   "were taken against another version of the policy (their policy hash differs): plan and "
+                   "run the probes again before relying on them.</p>")
     if bad:
         out.append(head + _probe_rows(bad) + "</tbody></table>")
     else:
