@@ -8,6 +8,7 @@ field tester would run them on two hosts.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
@@ -138,6 +139,29 @@ def test_probes_decode_to_what_was_built_for_every_protocol():
         assert d is not None and d.tag == ("0a1b2c3d", "p1"), pk
         assert (d.src, d.dst, d.proto, d.sport, d.dport, d.icmp_type) == \
             (str(pk.src_ip), str(pk.dst_ip), pk.proto, pk.sport, pk.dport, pk.icmp_type), pk
+
+
+addr4 = st.integers(0, 2**32 - 1).map(lambda v: str(ipaddress.IPv4Address(v)))
+addr6 = st.integers(0, 2**128 - 1).map(lambda v: str(ipaddress.IPv6Address(v)))
+
+
+@st.composite
+def packets(draw):
+    v6 = draw(st.booleans())
+    src, dst = draw(addr6 if v6 else addr4), draw(addr6 if v6 else addr4)
+    proto = draw(st.sampled_from([TCP, UDP, ICMPV6 if v6 else ICMP]))
+    if proto in (TCP, UDP):
+        return Packet.of(src, dst, proto, dport=draw(st.integers(0, 65535)), sport=draw(st.integers(0, 65535)))
+    return Packet.of(src, dst, proto, icmp_type=draw(st.sampled_from([8, 128, 0, 3, 13, 255])),
+                     icmp_code=draw(st.integers(0, 255)))
+
+
+@given(packets(), st.integers(0, 65535), st.text(min_size=1, max_size=40).filter(lambda t: "\n" not in t))
+def test_packed_probes_are_the_bytes_scapy_builds(pk, ident, pid):
+    tag = wire.make_tag("0a1b2c3d", pid)
+    fast = wire.build(pk, tag, ident)
+    assert fast == wire.build_with_scapy(pk, tag, ident)
+    assert wire.decode(fast).tag == ("0a1b2c3d", pid)
 
 
 def test_an_icmp_error_quoting_a_probe_is_not_an_arrival_but_matches_the_probe():

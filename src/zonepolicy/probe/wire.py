@@ -158,7 +158,51 @@ def build(packet: Packet, tag: bytes, ident: int) -> bytes:
 
     ``ident`` (0..65535) is unique per probe in a run: the IPv4 ID, and the echo identifier of an
     ICMP echo request (whose replies the sender matches by it).
+
+    TCP, UDP and ICMP/ICMPv6 probes, nearly every probe a suite holds, are packed directly: the
+    same bytes scapy builds (a test holds the two to that), at a fraction of the 1-4 ms scapy takes
+    per packet, which would otherwise cap a run at a few hundred probes a second.
     """
+    fast = _pack(packet, tag, ident)
+    return fast if fast is not None else build_with_scapy(packet, tag, ident)
+
+
+def _pack(p: Packet, tag: bytes, ident: int) -> bytes | None:
+    src = ipaddress.ip_address(p.src).packed if p.family == 4 else p.src.to_bytes(16, "big")
+    dst = ipaddress.ip_address(p.dst).packed if p.family == 4 else p.dst.to_bytes(16, "big")
+    if p.proto == TCP:
+        seg = struct.pack("!HHIIBBHHH", p.sport, p.dport, (ident << 16) | ident, 0, 5 << 4, TCP_SYN, 65535, 0, 0) + tag
+        seg = seg[:16] + struct.pack("!H", _checksum(_pseudo(p.family, src, dst, TCP, len(seg)) + seg)) + seg[18:]
+    elif p.proto == UDP:
+        seg = struct.pack("!HHHH", p.sport, p.dport, 8 + len(tag), 0) + tag
+        ck = _checksum(_pseudo(p.family, src, dst, UDP, len(seg)) + seg) or 0xFFFF  # 0 means "no checksum"
+        seg = seg[:6] + struct.pack("!H", ck) + seg[8:]
+    elif p.proto == ICMP and p.family == 4:
+        rest = (ident << 16 | 1) if p.icmp_type == ECHO_REQUEST[4] else 0
+        seg = struct.pack("!BBHI", p.icmp_type, p.icmp_code, 0, rest) + tag
+        seg = seg[:2] + struct.pack("!H", _checksum(seg)) + seg[4:]
+    elif p.proto == ICMPV6 and p.family == 6:
+        rest = (ident << 16 | 1) if (p.icmp_type, p.icmp_code) == (ECHO_REQUEST[6], 0) else 0
+        seg = struct.pack("!BBHI", p.icmp_type, p.icmp_code, 0, rest) + tag
+        seg = seg[:2] + struct.pack("!H", _checksum(_pseudo(6, src, dst, ICMPV6, len(seg)) + seg)) + seg[4:]
+    else:
+        return None
+    if p.family == 4:
+        head = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(seg), ident, 0, 64, p.proto, 0, src, dst)
+        head = head[:10] + struct.pack("!H", _checksum(head)) + head[12:]
+    else:
+        head = struct.pack("!IHBB16s16s", 6 << 28, len(seg), p.proto, 64, src, dst)
+    return head + seg
+
+
+def _pseudo(family: int, src: bytes, dst: bytes, proto: int, length: int) -> bytes:
+    if family == 4:
+        return src + dst + struct.pack("!BBH", 0, proto, length)
+    return src + dst + struct.pack("!IxxxB", length, proto)
+
+
+def build_with_scapy(packet: Packet, tag: bytes, ident: int) -> bytes:
+    """:func:`build` by scapy, for every protocol (SCTP's CRC32c, bare IP protocols)."""
     from scapy.layers.inet import ICMP as S_ICMP, IP, TCP as S_TCP, UDP as S_UDP  # noqa: N811 - scapy names
     from scapy.layers.inet6 import ICMPv6EchoRequest, ICMPv6Unknown, IPv6
     from scapy.layers.sctp import SCTP as S_SCTP, SCTPChunkData  # noqa: N811
