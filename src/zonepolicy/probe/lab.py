@@ -317,6 +317,8 @@ def list_states() -> list[dict[str, Any]]:
         names = sorted(os.listdir(run_dir()))
     except FileNotFoundError:
         return out
+    except PermissionError:
+        raise LabError(f"cannot read the lab records in {run_dir()}: permission denied; the lab needs root") from None
     for fn in names:
         if fn.startswith("lab-") and fn.endswith(".json"):
             try:
