@@ -17,7 +17,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from conftest import EXAMPLES, REPO, run_cli
+from conftest import EXAMPLES, REPO, load_policy_text, run_cli
 from zonepolicy.diagnostics import SourceMap, Span
 from zonepolicy.semantics.packet import Packet
 from zonepolicy.verify.engine import Report
@@ -452,3 +452,26 @@ def test_no_absolute_paths_leak_into_machine_formats(demo):
     for fmt in ("sarif", "gitlab"):
         out = verify("--format", fmt, str(demo / "demo.zp"), cwd=demo).stdout
         assert str(demo) not in out
+
+
+def test_affected_set_is_whole_in_json_and_shortened_in_text():
+    # twelve disjoint boxes: more than the text shows, all of them in the machine formats
+    from zonepolicy.semantics.packetset import PacketSet
+    from zonepolicy.verify.checks import Context
+
+    ctx = Context(load_policy_text(DEMO))
+    many = PacketSet.empty()
+    for i in range(12):
+        many |= PacketSet.build(src=[f"10.1.{2 * i}.0/24"], dst=["10.2.0.0/16"], proto=[(6, 6)], dport=[(i, i)])
+    f = ctx.finding(RULE, "twelve boxes", packets=many)
+    assert f.affected == tuple(str(b) for b in many.boxes()) and f.affected_total == 12
+    back = PacketSet.empty()
+    for b in many.boxes():
+        back |= b.to_set()
+    assert back == many  # the listed boxes are exactly the set
+    data = json.loads(render(_report(f), "json"))["findings"][0]
+    assert data["affected"] == list(f.affected) and data["affected_total"] == 12
+    props = sarif_log(_report(f))["runs"][0]["results"][0]["properties"]
+    assert props["affected"] == list(f.affected) and props["affectedTotal"] == 12
+    text = render(_report(f), "text")
+    assert sum(a in text for a in f.affected) == 8 and "… and 4 more" in text

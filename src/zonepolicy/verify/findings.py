@@ -60,7 +60,7 @@ class Finding:
     zones: tuple[str, ...] = ()
     witness: Packet | None = None
     affected: tuple[str, ...] = ()
-    affected_total: int = 0  # how many boxes the whole set has (``affected`` may list fewer)
+    affected_total: int = 0  # how many boxes the whole set has (the verifier lists them all)
     related: tuple[tuple[str, Span], ...] = ()
     hint: str | None = None
     suppression: Suppression | None = field(default=None)

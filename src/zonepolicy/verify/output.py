@@ -220,8 +220,17 @@ def _place(finding: Finding, options: OutputOptions) -> Span | None:
     return None
 
 
+# The text format is read by people: it shows this many boxes of a finding's affected set and says
+# how many more there are; the machine formats (JSON, SARIF) carry every box.
+TEXT_AFFECTED_LIMIT = 8
+
+
+def _shown(finding: Finding) -> tuple[str, ...]:
+    return finding.affected[:TEXT_AFFECTED_LIMIT]
+
+
 def _more(finding: Finding) -> int:
-    return max(0, finding.affected_total - len(finding.affected))
+    return max(0, finding.affected_total - len(_shown(finding)))
 
 
 def _message_with_witness(finding: Finding) -> str:
@@ -265,8 +274,9 @@ def _text_block(finding: Finding, options: OutputOptions) -> str:
     if finding.affected:
         head = "  = affected: "
         pad = " " * len(head)
-        lines.append(head + finding.affected[0])
-        lines += [pad + a for a in finding.affected[1:]]
+        shown = _shown(finding)
+        lines.append(head + shown[0])
+        lines += [pad + a for a in shown[1:]]
         if _more(finding):
             lines.append(f"{pad}… and {_more(finding)} more")
     if finding.flows:

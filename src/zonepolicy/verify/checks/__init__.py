@@ -26,8 +26,6 @@ from ..packs import Rule
 CheckFn = Callable[["Context", Rule], Iterable[Finding]]
 CHECKS: dict[str, CheckFn] = {}
 
-AFFECTED_LIMIT = 8
-
 
 def check(name: str) -> Callable[[CheckFn], CheckFn]:
     """Register a check under ``name`` (the ``check:`` key of a rule)."""
@@ -89,13 +87,15 @@ class Context:
 
     # ---- findings
     def render(self, packets: PacketSet):
-        """Witness, first boxes and box count of a set; cached, because several rules often report
-        the same flow's packets and rendering boxes is the costly part of a finding."""
+        """Witness, every box and the box count of a set; cached, because several rules often report
+        the same flow's packets and rendering boxes is the costly part of a finding. The whole set is
+        rendered (the decomposition is computed whole anyway; printing is the cheap part): a reader
+        sees its full extent, the text output shortens it."""
         key = ("render", packets)
         found = self._cache.get(key)
         if found is None:
             boxes = packets.boxes()
-            found = self._cache[key] = (packets.pick(), tuple(str(b) for b in boxes[:AFFECTED_LIMIT]), len(boxes))
+            found = self._cache[key] = (packets.pick(), tuple(str(b) for b in boxes), len(boxes))
         return found
 
     def finding(self, rule: Rule, message: str, *, span: Span | None = None, packets: PacketSet | None = None,
