@@ -143,7 +143,7 @@ def _matrix(c: Content) -> str:
                     classes.append("all")
                 if pc.cell.partial:
                     classes.append("partial")
-            elif pc is not None:
+            elif pc is not None and pc.flows:  # flows reach the pair, deny flows take everything away
                 classes.append("cut")
             if i == j:
                 classes.append("self")
