@@ -34,7 +34,7 @@ from typing import Any, Callable, Iterator, Sequence
 from ..model.values import Action
 from ..semantics.packet import ICMP, ICMPV6, PROTOCOL_NAMES, SCTP, TCP, UDP, Packet
 from . import netns
-from .lab import LabError, Topology, _ip_batch, _wait, addr_command, run_dir
+from .lab import LabError, Topology, run_dir
 from .results import ProbeResult, judge
 from .suite import Probe, Suite
 
@@ -335,17 +335,16 @@ def _plan(topo: Topology, probes: Sequence[Probe], addr: _Addr) -> tuple[list[tu
 
 
 def _add_addresses(topo: Topology, sendable: Sequence[Probe], addr: _Addr) -> None:
-    per_zone: dict[str, set[str]] = {}
+    per_zone: dict[str, set[tuple[int, bytes]]] = {}
     for p in sendable:
         f = p.packet.family
         for zone, a in ((p.src_zone, p.packet.src), (p.dst_zone, p.packet.dst)):
-            per_zone.setdefault(zone, set()).add(addr(f, a)[1])
-    procs = []
+            per_zone.setdefault(zone, set()).add((f, addr(f, a)[0]))
     for zone, addrs in sorted(per_zone.items()):
         node = topo.zone(zone)
         assert node is not None
-        procs.append((f"addresses of zone {zone}", _ip_batch([addr_command(a) for a in sorted(addrs)], node.ns)))
-    _wait(procs)
+        with netns.inside(node.ns):
+            netns.add_addresses(socket.if_nametoindex("eth0"), sorted(addrs))
 
 
 class Run:

@@ -60,7 +60,6 @@ LAB_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 IFNAMSIZ = 15
 PORT_PREFIX = "zpp"            # bridge ports in the firewall namespace
 GATEWAY4, GATEWAY6 = "169.254.0.1", "fe80::1"
-ZONE_IFINDEX = 65000
 
 
 class LabError(ZonePolicyError):
@@ -482,11 +481,8 @@ class LabManager:
         for n in topo.namespaces():
             with netns.inside(n):
                 _pin_sysctls(n == topo.fw_ns)
-        # eth0 gets an ifindex no firewall device has: the kernel treats a link change of a veth
-        # whose peer has the same ifindex as non-urgent and reports it up to a second late
         links = [f"link add {z.fw_dev} address {_mac(2, k)} netns {topo.fw_ns} type veth "
-                 f"peer name eth0 address {z.mac} index {ZONE_IFINDEX} netns {z.ns}"
-                 for k, z in enumerate(topo.zones)]
+                 f"peer name eth0 address {z.mac} netns {z.ns}" for k, z in enumerate(topo.zones)]
         _wait([("veth pairs", _ip_batch(links))])
         fw = []
         for name, kind, mac in topo.interfaces:
