@@ -87,6 +87,21 @@ def test_hooks_pass_on_the_quickstart_and_fail_on_bad_policies(tmp_path):
     assert run_hook("zonepolicy-verify", "examples/noncompliant/policy.zp") == 1
 
 
+def test_the_hooks_install_has_every_subpackage():
+    # pre-commit installs this repository non-editable (`pip install .`): a package missing from
+    # pyproject's list is missing there, and the hook crashes although every editable test passes.
+    import tomllib
+
+    setup = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]
+    roots = {name: REPO / path for name, path in setup["package-dir"].items()}
+    on_disk = set()
+    for name, root in roots.items():
+        for init in root.rglob("__init__.py"):
+            rel = init.parent.relative_to(root).parts
+            on_disk.add(".".join((name, *rel)))
+    assert on_disk <= set(setup["packages"])
+
+
 def test_the_documented_pre_commit_config_uses_the_shipped_hooks():
     (config,) = [d for d in yaml_documents() if "repos" in d]
     ids = [h["id"] for repo in config["repos"] for h in repo["hooks"]]
