@@ -57,7 +57,7 @@ def build_suite(policy, fw_name: str, services=SERVICES, per_family: int = 1) ->
                                 for proto, dport, itype in services:
                                     if (proto == 1 and fam == 6) or (proto == 58 and fam == 4):
                                         continue
-                                    pk = Packet(fam, s, d, proto, 40000 if proto in (6, 17) else 0, dport,
+                                    pk = Packet(fam, s, d, proto, 40000 if proto in (6, 17, 132) else 0, dport,
                                                 itype, 0)
                                     dec = meaning.decide(pk)
                                     if meaning.firewall_interfaces(fw, pk) is None:

@@ -164,6 +164,41 @@ def test_quickstart_passes_every_probe(quickstart, qs_suite, backend):
             assert reasons["no-reply"] == 0
 
 
+MIXED = """
+policy mixed { default deny; intrazone allow }
+zone a { networks 10.1.0.0/16, 2001:db8:a::/48 }
+zone b { networks 10.2.0.0/16, 2001:db8:b::/48 }
+zone c { networks 10.3.0.0/16, 2001:db8:c::/48 }
+allow a -> b : tcp/443, udp/53, icmpv6/echo-request, icmp/echo-request, sctp/3868
+allow b -> c : udp/123 { stateless }
+allow c -> a : ip/gre
+firewall fw { target nftables; interface e1 -> a; interface e2 -> b; interface e3 -> c }
+"""
+
+
+@needs_root
+@pytest.mark.parametrize("backend", ["nftables", "iptables"])
+def test_ipv6_sctp_gre_and_stateless_flows(backend):
+    """Every kind of return path, in both families: RST, port unreachable, echo reply, SCTP ABORT;
+    a stateless allow arrives and needs no reply."""
+    policy = load_policy_text(MIXED)
+    services = ((6, 443, 0), (17, 53, 0), (17, 123, 0), (1, 0, 8), (58, 0, 128), (132, 3868, 0), (47, 0, 0))
+    suite = build_suite(policy, "fw", services)
+    with LabManager(policy, "fw", backend) as lab:
+        lab.up()
+        results = run_suite(lab.state, suite)
+    assert failures(results) == []
+    seen = {(r.five_tuple.split()[0], ":" in r.five_tuple.split()[1].rsplit(":", 1)[0], r.reason)
+            for r in results if r.observed == "allow"}
+    for v6 in (False, True):
+        assert {("tcp", v6, "reset"), ("udp", v6, "icmp-unreachable"),
+                ("udp", v6, "arrived")} <= seen      # udp/123 is stateless: no reply expected
+        # an ABORT from a kernel with SCTP, protocol unreachable (parameter problem) from one without
+        assert {("sctp", v6, "reset"), ("sctp", v6, "icmp-unreachable")} & seen
+    assert ("icmp", False, "echo-reply") in seen and ("icmpv6", True, "echo-reply") in seen
+    assert not any(reason == "no-reply" for _, _, reason in seen)
+
+
 @needs_root
 @pytest.mark.parametrize("firewall,backend", [("suqian-edge", "nftables"), ("lianyungang-edge", "iptables"),
                                               ("cloud-fw", "nftables")])

@@ -525,7 +525,9 @@ class Run:
                     rec.reply = "echo-reply"
                     return True
                 return False
-            if itype == (3 if v == 4 else 1):              # destination unreachable, quoting the probe
+            # destination unreachable quoting the probe; for IPv6 also parameter problem code 1
+            # (unrecognised next header), which is IPv6's "protocol unreachable" (RFC 4443 3.4)
+            if itype == (3 if v == 4 else 1) or (v == 6 and itype == 4 and l4[1] == 1):
                 q = l4[8:]
                 if v == 4 and len(q) >= 20 and q[0] >> 4 == 4:
                     qid, qsrc, qdst = (q[4] << 8) | q[5], q[12:16], q[16:20]
