@@ -305,6 +305,9 @@ def test_explain_names_the_rule_and_flow_that_decided(quickstart, qs_suite, back
     with LabManager(quickstart, "edge", backend) as lab:
         lab.up()
         results = run_suite(lab.state, qs_suite, explain=True)
+        tables = subprocess.run(["ip", "netns", "exec", lab.topology.fw_ns, "nft", "list", "tables"],
+                                capture_output=True, text=True, check=True).stdout
+    assert "zp_trace" not in tables          # the tracing table goes with the run
     assert failures(results) == []
     assert all(r.matched_rule for r in results)
     for r in results:
