@@ -432,7 +432,7 @@ def test_rate_limit_holds(lab, files, policy):
     r = _send(lab, files, "--rate", "20", "--wait", "0", suite="many.yaml")
     assert r.returncode == 0, r.stderr
     seconds = float(re.search(r"sent 30 probes in ([\d.]+) s", r.stderr).group(1))
-    # 30 probes at 20/s with a burst of one: the last leaves 29/20 = 1.45 s after the first
+    # 30 probes at 20/s (a burst of one at that rate): the last leaves 29/20 = 1.45 s after the first
     assert 1.45 * 0.95 <= seconds < 1.45 * 4, seconds
     print(f"30 probes at --rate 20: {seconds:.3f} s (ideal 1.45 s)")
 
