@@ -31,6 +31,8 @@ class Tok(NamedTuple):
 
 def unquote(text: str) -> str:
     body = text[1:-1]
+    if "\\" not in body:  # the common case: nothing escaped
+        return body
     out: list[str] = []
     i = 0
     while i < len(body):

@@ -53,24 +53,30 @@ class Resolver:
     # ---- entry point
     def resolve(self) -> Policy | None:
         stmts = [st for m in self.modules for st in m.statements]
-        header = self._header([st for st in stmts if isinstance(st, s.PolicyStmt)])
-        zone_stmts = self._unique([st for st in stmts if isinstance(st, s.ZoneStmt)], "zone")
+        # One pass sorts the statements by kind, in source order (a filter per kind would walk
+        # every flow again for each kind).
+        by_type: dict[type, list] = {}
+        for st in stmts:
+            by_type.setdefault(type(st), []).append(st)
+        objects = by_type.get(s.ObjectStmt, [])
+        header = self._header(by_type.get(s.PolicyStmt, []))
+        zone_stmts = self._unique(by_type.get(s.ZoneStmt, []), "zone")
+        self._declared_zones = set(zone_stmts)
         self.zones = self._zones(zone_stmts)
         self.zone_names = sorted(self.zones)
         self._index_zone_tree()
         self.diags.extend(check_zone_networks(tuple(self.zones.values())))
-        addr_stmts = self._unique([st for st in stmts if isinstance(st, s.ObjectStmt) and st.kind == "address"],
-                                  "address")
+        addr_stmts = self._unique([st for st in objects if st.kind == "address"], "address")
         for name, st in addr_stmts.items():
             if name in self.zones:
                 self.err("ZP202", f"'{name}' names both a zone and an address object", st.name.span,
                          "give the address object another name", (("the zone is declared", self.zones[name].span),))
-        svc_stmts = self._services(stmts)
+        svc_stmts = self._services(objects)
         self.addresses = self._objects(addr_stmts, self._address_member)
         self.services = self._objects(svc_stmts, self._service_member)
-        flows = self._flows([st for st in stmts if isinstance(st, s.FlowStmt)])
-        firewalls = self._firewalls(self._unique([st for st in stmts if isinstance(st, s.FirewallStmt)], "firewall"))
-        waivers = tuple(self._waiver(st) for st in stmts if isinstance(st, s.WaiverStmt))
+        flows = self._flows(by_type.get(s.FlowStmt, []))
+        firewalls = self._firewalls(self._unique(by_type.get(s.FirewallStmt, []), "firewall"))
+        waivers = tuple(self._waiver(st) for st in by_type.get(s.WaiverStmt, ()))
         if header is None or any(d.severity is Severity.ERROR for d in self.diags):
             return None
         return Policy(
@@ -220,12 +226,9 @@ class Resolver:
         if item is None:
             return None
         tok = item.args[0]
-        if tok.text not in self.zones_declared():
-            self._unknown("zone", tok.text, tok.span, self.zones_declared())
+        if tok.text not in self._declared_zones:
+            self._unknown("zone", tok.text, tok.span, self._declared_zones)
         return tok.text
-
-    def zones_declared(self) -> set[str]:
-        return {st.name.value for m in self.modules for st in m.statements if isinstance(st, s.ZoneStmt)}
 
     def _grading(self, item: s.Item) -> Grading | None:
         matrix = grading_matrix()
@@ -397,14 +400,22 @@ class Resolver:
         self.all_zones_t = tuple(self.zone_names)
         self._svc_cache: dict[tuple[str, ...], tuple[ServiceTerm, ...]] = {}
         self._ep_cache: dict[tuple[str, str], Endpoint] = {}
-        self._options_cache: dict[tuple, FlowOptions] = {}
+        self._options_cache: dict[tuple[tuple[str, str | None], ...], FlowOptions] = {}
 
     def _prefixes(self) -> set[str]:
         return {z.rsplit(".", 1)[0] for z in self.zone_names if "." in z}
 
     def _endpoints(self, eps: Iterable[s.Endpoint]) -> tuple[Endpoint, ...]:
-        found = [self._endpoint(ep) for ep in eps]
-        return tuple([e for e in found if e is not None])
+        cache = self._ep_cache
+        out = []
+        for ep in eps:
+            # the cache hit of _endpoint, written out: this runs twice per flow
+            hit = cache.get((ep.kind, ep.name.text if ep.name is not None else ""))
+            found = (_new_endpoint(hit.text, hit.zones, hit.networks, hit.is_zone, ep.span) if hit is not None
+                     else self._endpoint(ep))
+            if found is not None:
+                out.append(found)
+        return tuple(out)
 
     def _service_refs(self, toks: Iterable[s.Tok]) -> tuple[ServiceTerm, ...]:
         toks = tuple(toks)
@@ -453,7 +464,25 @@ class Resolver:
         sources = self._endpoints(st.sources)
         destinations = self._endpoints(st.destinations)
         services = self._service_refs(st.services)
-        items = self._items(st.options or ())
+        options = self._flow_options(st.options)
+        if len(sources) != len(st.sources) or len(destinations) != len(st.destinations):
+            return None
+        if st.options is not None and any(item.key == "id" for item in st.options):
+            flow_id = next(item for item in st.options if item.key == "id").args[0].text
+        else:
+            flow_id = _auto_id(st)
+        return _new_flow(flow_id, _ACTIONS[st.action.text], sources, destinations, services,
+                         tuple([t.text for t in st.services]), options, st.span)
+
+    def _flow_options(self, written: tuple[s.Item, ...] | None) -> FlowOptions:
+        # Most flows write one of a handful of option lists: read each distinct list once (a list
+        # with a problem is read, and reported, at every use).
+        key = tuple([(item.key, item.args[0].text if item.args else None) for item in written]) if written else ()
+        found = self._options_cache.get(key)
+        if found is not None:
+            return found
+        n = len(self.diags)
+        items = self._items(written or ())
         if "stateful" in items and "stateless" in items:
             self.err("ZP221", "a flow cannot be both stateful and stateless", items["stateless"].span, "keep one")
         via = None
@@ -462,27 +491,18 @@ class Resolver:
             via = tok.text
             if via not in self.zones:
                 self._unknown("zone", via, tok.span, self.zone_names, "via names the zone the flow passes through")
-        values = (
-            "log" in items,
-            "stateless" not in items,
-            items["inspect"].args[0].text if "inspect" in items else None,
-            via,
-            items["ticket"].args[0].value if "ticket" in items else None,
-            items["comment"].args[0].value if "comment" in items else None,
-            self._date(items["expires"].args[0]) if "expires" in items else None,
+        options = FlowOptions(
+            log="log" in items,
+            stateful="stateless" not in items,
+            inspect=items["inspect"].args[0].text if "inspect" in items else None,
+            via=via,
+            ticket=items["ticket"].args[0].value if "ticket" in items else None,
+            comment=items["comment"].args[0].value if "comment" in items else None,
+            expires=self._date(items["expires"].args[0]) if "expires" in items else None,
         )
-        # Options are plain values and most flows share a handful of combinations: share the objects.
-        options = self._options_cache.get(values)
-        if options is None:
-            log, stateful, inspect, via, ticket, comment, expires = values
-            options = self._options_cache[values] = FlowOptions(
-                log=log, stateful=stateful, inspect=inspect, via=via, ticket=ticket, comment=comment,
-                expires=expires)
-        if len(sources) != len(st.sources) or len(destinations) != len(st.destinations):
-            return None
-        flow_id = items["id"].args[0].text if "id" in items else _auto_id(st)
-        return _new_flow(flow_id, _ACTIONS[st.action.text], sources, destinations, services,
-                         tuple([t.text for t in st.services]), options, st.span)
+        if len(self.diags) == n:
+            self._options_cache[key] = options
+        return options
 
     def _date(self, tok: s.Tok) -> dt.date | None:
         try:
@@ -591,6 +611,9 @@ def _ep_text(ep: s.Endpoint) -> str:
 
 
 def _collapse(nets: Iterable[Network]) -> tuple[Network, ...]:
+    nets = list(nets)
+    if len(nets) == 1:  # most zones and objects: one prefix, already as collapsed as it gets
+        return (nets[0],)
     v4 = [n for n in nets if n.version == 4]
     v6 = [n for n in nets if n.version == 6]
     return tuple(ipaddress.collapse_addresses(v4)) + tuple(ipaddress.collapse_addresses(v6))
