@@ -24,7 +24,7 @@ from zonepolicy.model.values import Action
 from zonepolicy.probe import netns
 from zonepolicy.probe.engine import SealError, ZoneSockets, _csum, _words, build, build_fast, check_seal, run_suite
 from zonepolicy.probe.lab import (LabError, LabManager, compile_rules, existing_namespaces, list_states,
-                                  plan_topology, remove_stale, route_lookup)
+                                  plan_topology, remove_stale, route_lookup, tool)
 from zonepolicy.probe.suite import dump_suite
 from zonepolicy.semantics.meaning import Meaning
 from zonepolicy.semantics.packet import Packet
@@ -305,7 +305,7 @@ def test_explain_names_the_rule_and_flow_that_decided(quickstart, qs_suite, back
     with LabManager(quickstart, "edge", backend) as lab:
         lab.up()
         results = run_suite(lab.state, qs_suite, explain=True)
-        tables = subprocess.run(["ip", "netns", "exec", lab.topology.fw_ns, "nft", "list", "tables"],
+        tables = subprocess.run([tool("ip"), "netns", "exec", lab.topology.fw_ns, tool("nft"), "list", "tables"],
                                 capture_output=True, text=True, check=True).stdout
     assert "zp_trace" not in tables          # the tracing table goes with the run
     assert failures(results) == []
@@ -375,12 +375,12 @@ def test_sigterm_unwinds_and_tears_the_lab_down(tmp_path):
 @needs_root
 def test_stale_labs_are_removed():
     orphan = "zp0dead0-z0"
-    subprocess.run(["ip", "netns", "add", orphan], check=True)
+    subprocess.run([tool("ip"), "netns", "add", orphan], check=True)
     try:
         assert orphan in remove_stale()
         assert orphan not in existing_namespaces()
     finally:
-        subprocess.run(["ip", "netns", "del", orphan], capture_output=True)
+        subprocess.run([tool("ip"), "netns", "del", orphan], capture_output=True)
 
 
 @needs_root
@@ -405,7 +405,7 @@ def test_a_persistent_lab_whose_namespaces_were_deleted_by_hand_is_forgotten(qui
     with lab:
         lab.up()
     assert "byhand" in {s["name"] for s in list_states()}
-    subprocess.run(["ip", "-force", "-b", "-"], input="".join(f"netns del {n}\n" for n in lab.topology.namespaces()),
+    subprocess.run([tool("ip"), "-force", "-b", "-"], input="".join(f"netns del {n}\n" for n in lab.topology.namespaces()),
                    text=True, check=True)
     assert "byhand" in remove_stale()
     assert "byhand" not in {s["name"] for s in list_states()}
@@ -433,7 +433,7 @@ def test_the_seal_refuses_a_namespace_with_a_foreign_device(quickstart, qs_suite
     with LabManager(quickstart, "edge", "nftables") as lab:
         lab.up()
         z = lab.topology.zones[0]
-        subprocess.run(["ip", "-n", z.ns, "link", "add", "stray0", "type", "veth", "peer", "name", "stray1"],
+        subprocess.run([tool("ip"), "-n", z.ns, "link", "add", "stray0", "type", "veth", "peer", "name", "stray1"],
                        check=True)
         with pytest.raises(SealError, match=r"stray0"):
             run_suite(lab.state, qs_suite)
