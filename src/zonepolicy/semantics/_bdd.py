@@ -43,7 +43,7 @@ class Backend(Protocol):
     def level(self, f: Fn) -> int | None: ...
     def cofactors(self, f: Fn) -> tuple[Fn, Fn]: ...
     def sat_count(self, f: Fn) -> int: ...
-    def min_cube(self, f: Fn) -> list[int]: ...
+    def min_cube(self, f: Fn) -> bytes: ...  # one byte 0/1 per variable
     def eval(self, f: Fn, bits: list[int]) -> bool: ...
     def node_count(self, f: Fn) -> int: ...
     def gc(self) -> int: ...
@@ -104,13 +104,13 @@ class OxiddBackend:
     def sat_count(self, f: Fn) -> int:
         return f.sat_count(self.nvars)
 
-    def min_cube(self, f: Fn) -> list[int]:
+    def min_cube(self, f: Fn) -> bytes:
         """The smallest satisfying assignment of a satisfiable ``f`` (variable 0 most significant).
 
         oxidd's pick_cube takes the else edge whenever it is satisfiable and leaves variables off
         the path free: with free read as 0 that is the smallest assignment, in one native call
         (tests compare it with a Python walk, so a change of that choice would be caught)."""
-        return [1 if v else 0 for v in f.pick_cube()]
+        return bytes(map(bool, f.pick_cube()))  # None (free) reads as 0
 
     def eval(self, f: Fn, bits: list[int]) -> bool:
         return f.eval(enumerate(bits))
@@ -183,7 +183,7 @@ class CuddBackend:
         c, lv = rec(f)
         return c << lv
 
-    def min_cube(self, f: Fn) -> list[int]:
+    def min_cube(self, f: Fn) -> bytes:
         bits = [0] * self.nvars
         g = f
         while g != self.true:
@@ -193,7 +193,7 @@ class CuddBackend:
             else:
                 bits[g.level] = 1
                 g = hi
-        return bits
+        return bytes(bits)
 
     def eval(self, f: Fn, bits: list[int]) -> bool:
         g = f

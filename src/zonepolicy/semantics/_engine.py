@@ -242,7 +242,7 @@ class Engine:
                 g = hi
         return bits
 
-    def decode(self, bits: list[int]) -> Packet:
+    def decode(self, bits: bytes | list[int]) -> Packet:
         # one big integer, sliced per field: a bit loop per field cost more than the walk itself
         big = int(bytes(bits).translate(_TO_DIGITS), 2)
         family = 6 if bits[self.base["family"]] else 4
@@ -396,7 +396,7 @@ def merge_boxes(boxes: list[RawBox]) -> list[RawBox]:
 
     Keeps the first occurrence's position, so output order is deterministic.
     """
-    if not boxes:
+    if len(boxes) < 2:
         return boxes
     nf = len(boxes[0][1])
     changed = True

@@ -8,7 +8,6 @@ only for flows that a cheap structural test (options, endpoint zones) cannot alr
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Callable, Iterable, Iterator
 
 from ...diagnostics import Span
@@ -112,12 +111,11 @@ def by_stance(ctx: Context) -> PacketSet:
 def traffic_finding(ctx: Context, rule: Rule, message: str, packets: PacketSet, *, flows: tuple[Flow, ...] = (),
                     span: Span | None = None) -> Finding:
     """A finding about ``packets`` that names the zones of its witness (picked once, not twice)."""
-    found = ctx.finding(rule, message, span=span, packets=packets, flows=flows)
-    w = found.witness
-    if w is None:
-        return found
-    zones = {z for z in (ctx.meaning.zone_of(w.family, w.src), ctx.meaning.zone_of(w.family, w.dst)) if z}
-    return replace(found, zones=tuple(sorted(zones)))
+    zones: tuple[str, ...] = ()
+    if not packets.is_empty():
+        w = ctx.render(packets)[0]  # cached: ctx.finding reuses it
+        zones = tuple(z for z in (ctx.meaning.zone_of(w.family, w.src), ctx.meaning.zone_of(w.family, w.dst)) if z)
+    return ctx.finding(rule, message, span=span, packets=packets, flows=flows, zones=zones)
 
 
 def is_wildcard(ep: Endpoint) -> bool:
