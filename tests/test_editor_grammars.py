@@ -266,6 +266,24 @@ def test_textmate_agrees_with_the_parser_on_examples(tm_grammar, path: Path):
     check_textmate(tm_grammar, path.read_text(encoding="utf-8"))
 
 
+def one_token_per_line(text: str) -> str:
+    """The same policy with every run of blanks outside strings and comments made a newline (newlines
+    are whitespace in the language): a keyword's value lands on the line after the keyword."""
+    lines = []
+    for line in text.split("\n"):
+        parts = re.split(r'("(?:[^"\\\n]|\\.)*"|#.*$)', line)
+        lines.append("".join(p if i % 2 else re.sub(r"[ \t]+", "\n", p) for i, p in enumerate(parts)))
+    return "\n".join(lines)
+
+
+@pytest.mark.parametrize("path", EXAMPLE_FILES, ids=lambda p: str(p.relative_to(EXAMPLES)))
+def test_both_agree_with_the_parser_one_token_per_line(tm_grammar, path: Path):
+    text = one_token_per_line(path.read_text(encoding="utf-8"))
+    assert text.count("\n") > path.read_text(encoding="utf-8").count("\n")
+    check_pygments(text)
+    check_textmate(tm_grammar, text)
+
+
 @given(policies())
 def test_pygments_agrees_with_the_parser_on_random_policies(text):
     check_pygments(text)
@@ -413,7 +431,11 @@ def assert_same_as_vscode(grammar: dict, paths: list[Path]) -> None:
 def test_the_interpreter_sees_what_vscode_sees(tm_grammar, tmp_path):
     extra = tmp_path / "keyword-names.zp"
     extra.write_text(_keyword_names_policy(), encoding="utf-8")
-    assert_same_as_vscode(tm_grammar, EXAMPLE_FILES + [extra])
+    split = []
+    for i, path in enumerate(EXAMPLE_FILES):
+        split.append(tmp_path / f"split-{i}.zp")
+        split[-1].write_text(one_token_per_line(path.read_text(encoding="utf-8")), encoding="utf-8")
+    assert_same_as_vscode(tm_grammar, EXAMPLE_FILES + [extra] + split)
 
 
 @needs_vscode_engine
