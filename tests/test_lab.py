@@ -21,8 +21,8 @@ from hypothesis import given, strategies as st
 
 from zonepolicy.api import load_policy
 from zonepolicy.model.values import Action
-from zonepolicy.probe import netns
-from zonepolicy.probe.engine import SealError, ZoneSockets, _csum, _words, build, build_fast, check_seal, run_suite
+from zonepolicy.probe.engine import SealError, ZoneSockets, check_seal, run_suite
+from zonepolicy.probe.wire import _csum, _words, build, build_fast
 from zonepolicy.probe.lab import (LabError, LabManager, compile_rules, existing_namespaces, list_states,
                                   plan_topology, remove_stale, route_lookup, tool)
 from zonepolicy.probe.suite import dump_suite

@@ -26,7 +26,7 @@ import threading
 import time
 from typing import Any, Sequence
 
-from .engine import MAGIC, TAG
+from .wire import MAGIC, TAG
 from .lab import LabError, Topology, _run, tool
 
 TRACE_TABLE = "zp_trace"
@@ -107,7 +107,7 @@ class Tracer:
     # -- the canary: from one zone to another, through the firewall's prerouting hook
     def _canary_sender(self):
         from ..semantics.packet import UDP, Packet
-        from .engine import build
+        from .wire import build
 
         zones = [(i, z) for i, z in enumerate(self.topo.zones) if z.canary]
         if len(zones) < 2:

@@ -191,7 +191,7 @@ def route_lookup(routes: Sequence[tuple[str, str]], addr: str) -> str | None:
 
 
 def _canary_address(zone: str, routes: Sequence[tuple[str, str]]) -> str:
-    from .engine import usable_address
+    from .wire import usable_address
 
     for prefix, z in routes:
         if z != zone:
