@@ -7,8 +7,8 @@ Design (see docs/probes.md, "Field testing"):
   lies in a zone the policy declares, and the zone agrees with the suite; destinations in the
   catch-all (``networks any``) zone need ``allow_internet``; sources must be this host's own
   addresses unless ``spoof``. One refusal refuses the whole run: nothing is sent.
-* **Tagged probes.** Each probe carries ``ZP1 <nonce> <id>`` (:mod:`.wire`) and gets a fresh source
-  port and IPv4 ID / echo identifier per run, so connection tracking carries nothing from one probe
+* **Tagged probes.** Each probe carries ``ZP1 <nonce> <id>`` (:mod:`.field_packets`) and gets a
+  fresh source port and IPv4 ID / echo identifier per run, so connection tracking carries nothing from one probe
   or run to the next and replies can be matched to their probe.
 * **Two kinds of evidence.** Arrivals come from the listener (``zonepolicy probe listen``) over its
   control channel; replies (SYN-ACK, RST, echo reply, ICMP unreachable) are captured here, on an
@@ -34,7 +34,7 @@ from ..errors import UsageError
 from ..model.values import Action
 from ..semantics.meaning import Meaning
 from ..semantics.packet import ICMP_PROTOCOLS, PORT_PROTOCOLS, TCP, Packet
-from . import wire
+from . import field_packets
 from .results import ProbeResult, judge
 from .suite import Probe, Suite, policy_hash
 
@@ -157,7 +157,7 @@ def prepare(probes: Sequence[Probe], nonce: str) -> list[Sent]:
         if pk.proto in PORT_PROTOCOLS:
             pk = replace(pk, sport=SPORT_BASE + (base + i) % SPORT_SPAN)
         probe = replace(p, packet=pk)
-        out.append(Sent(probe, ident, wire.make_tag(nonce, p.id), _key_of_probe(pk, ident)))
+        out.append(Sent(probe, ident, field_packets.make_tag(nonce, p.id), _key_of_probe(pk, ident)))
     return out
 
 
@@ -165,7 +165,7 @@ def _key_of_probe(pk: Packet, ident: int) -> tuple:
     src, dst = str(pk.src_ip), str(pk.dst_ip)
     if pk.proto in PORT_PROTOCOLS:
         return (pk.family, src, dst, pk.proto, pk.sport, pk.dport)
-    if pk.proto in ICMP_PROTOCOLS and pk.icmp_type == wire.ECHO_REQUEST[pk.family]:
+    if pk.proto in ICMP_PROTOCOLS and pk.icmp_type == field_packets.ECHO_REQUEST[pk.family]:
         return (pk.family, src, dst, "echo", ident)
     return (pk.family, src, dst, pk.proto, "tag")
 
@@ -178,31 +178,32 @@ class Reply:
     from_host: bool    # sent by the probed destination itself (not by a firewall or router on the way)
 
 
-def classify_reply(d: wire.Decoded, by_key: dict[tuple, Sent], by_tag: dict[str, Sent], nonce: str
+def classify_reply(d: field_packets.Decoded, by_key: dict[tuple, Sent], by_tag: dict[str, Sent], nonce: str
                    ) -> tuple[Sent, Reply] | None:
     """The probe an incoming packet answers, and how; None when it answers none of ours."""
     if d.proto == TCP:
         s = by_key.get((d.family, d.dst, d.src, TCP, d.dport, d.sport))
         if s is None:
             return None
-        if d.tcp_flags & wire.TCP_RST:
+        if d.tcp_flags & field_packets.TCP_RST:
             return s, Reply("reset", True)
-        if d.tcp_flags & wire.TCP_SYN and d.tcp_flags & wire.TCP_ACK:
+        if d.tcp_flags & field_packets.TCP_SYN and d.tcp_flags & field_packets.TCP_ACK:
             return s, Reply("syn-ack", True)
         return None
     if d.proto not in ICMP_PROTOCOLS:
         return None
-    if d.icmp_type == wire.ECHO_REPLY[d.family]:
+    if d.icmp_type == field_packets.ECHO_REPLY[d.family]:
         s = by_key.get((d.family, d.dst, d.src, "echo", d.icmp_id))
         return (s, Reply("echo-reply", True)) if s else None
-    if d.icmp_type == wire.UNREACHABLE[d.family] and d.inner is not None:
+    if d.icmp_type == field_packets.UNREACHABLE[d.family] and d.inner is not None:
         q = d.inner
         s = None
         tag = q.tag
         if tag and tag[0] == nonce:
             s = by_tag.get(tag[1])
         if s is None:
-            for key in ((q.family, q.src, q.dst, q.proto, q.sport, q.dport), (q.family, q.src, q.dst, "echo", q.icmp_id)):
+            for key in ((q.family, q.src, q.dst, q.proto, q.sport, q.dport),
+                        (q.family, q.src, q.dst, "echo", q.icmp_id)):
                 s = by_key.get(key)
                 if s:
                     break
@@ -217,7 +218,7 @@ def classify_reply(d: wire.Decoded, by_key: dict[tuple, Sent], by_tag: dict[str,
 def _always_answered(p: Probe) -> bool:
     """A live host that receives this probe always answers it (SYN → SYN-ACK or RST; echo → reply)."""
     pk = p.packet
-    return pk.proto == TCP or (pk.proto in ICMP_PROTOCOLS and pk.icmp_type == wire.ECHO_REQUEST[pk.family])
+    return pk.proto == TCP or (pk.proto in ICMP_PROTOCOLS and pk.icmp_type == field_packets.ECHO_REQUEST[pk.family])
 
 
 def field_verdict(p: Probe, *, listened: bool, arrival: dict | None, reply: Reply | None
@@ -333,7 +334,7 @@ def run(sent: Sequence[Sent], opts: FieldOptions, *, progress=None
                 continue
             if addr[2] == PACKET_OUTGOING:
                 continue
-            d = wire.decode(data)
+            d = field_packets.decode(data)
             hit = classify_reply(d, by_key, by_tag, opts.nonce) if d else None
             if hit:
                 s, r = hit
@@ -343,7 +344,7 @@ def run(sent: Sequence[Sent], opts: FieldOptions, *, progress=None
 
     # built before the clock starts (tens of microseconds each; scapy's import and its 1-4 ms per
     # packet for rare protocols): building must not disturb the pacing
-    packets = [wire.build(s.probe.packet, s.tag, s.ident) for s in sent]
+    packets = [field_packets.build(s.probe.packet, s.tag, s.ident) for s in sent]
     # a burst of 20 ms of traffic: a wake-up that comes late (a loaded host) is made up for
     # instead of lost, and the bound "burst + rate * t" stays tight
     bucket = TokenBucket(opts.rate, max(1, int(opts.rate * 0.02)))

@@ -35,9 +35,11 @@ def _need_root(what: str) -> None:
 @click.argument("suite", type=click.Path(dir_okay=False))
 @click.option("--policy", "policy_path", required=True, type=click.Path(dir_okay=False),
               help="the policy the suite was planned from (the safety interlock checks every destination)")
-@click.option("--from", "from_zone", required=True, metavar="ZONE", help="the zone this host is in; its probes are sent")
+@click.option("--from", "from_zone", required=True, metavar="ZONE",
+              help="the zone this host is in; its probes are sent")
 @click.option("--to", "to_zones", multiple=True, metavar="ZONE", help="only probes to this zone (repeatable)")
-@click.option("--rate", type=float, default=100.0, show_default=True, metavar="PPS", help="at most this many probes a second")
+@click.option("--rate", type=float, default=100.0, show_default=True, metavar="PPS",
+              help="at most this many probes a second")
 @click.option("--dry-run", is_flag=True, help="print what would be sent and send nothing")
 @click.option("--site", metavar="LABEL", help="label for the results (default: the suite's firewall, else 'field')")
 @click.option("--listener", metavar="HOST:PORT", help="control channel of `zonepolicy probe listen` on the far side")

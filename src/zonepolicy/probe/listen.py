@@ -3,7 +3,7 @@
 Capture is a plain ``AF_PACKET`` socket (all interfaces, or the ones named), which sees packets
 before the host's own firewall, so "arrived" means "reached this host's link". Packets the host
 sends itself are skipped, and a probe counts only when its tag starts its own payload (see
-:mod:`.wire`), so ICMP errors quoting a probe are never mistaken for it.
+:mod:`.field_packets`), so ICMP errors quoting a probe are never mistaken for it.
 
 The control channel is a small TCP service on ``port`` (one request line, the answer, close):
 
@@ -24,7 +24,7 @@ import socket
 import time
 from typing import Callable
 
-from . import wire
+from . import field_packets
 from .field import ETH_P_ALL, PACKET_OUTGOING, is_local_address
 
 DEFAULT_PORT = 47001
@@ -41,7 +41,7 @@ class Arrivals:
         self._local = local
         self._local_cache: dict[tuple[int, str], bool] = {}
 
-    def add(self, d: wire.Decoded, iface: str, when: float) -> bool:
+    def add(self, d: field_packets.Decoded, iface: str, when: float) -> bool:
         """Record ``d`` if it is a probe; True when it is the first copy of that probe seen."""
         tag = d.tag
         if tag is None:
@@ -157,7 +157,7 @@ def listen(*, ifaces: tuple[str, ...] = (), port: int | None = DEFAULT_PORT, tim
                         break
                     if addr[2] == PACKET_OUTGOING:
                         continue
-                    d = wire.decode(data)
+                    d = field_packets.decode(data)
                     if d is not None and arrivals.add(d, names[s.fileno()] or addr[0], time.time()):
                         if on_arrival:
                             on_arrival(arrivals.records[d.tag])

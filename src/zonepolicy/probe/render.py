@@ -129,7 +129,8 @@ def read_csv(text: str) -> list[dict[str, str]]:
 # ------------------------------------------------------------------------ HTML
 
 _CSS = """body{font-family:system-ui,"Noto Sans CJK SC","Microsoft YaHei",sans-serif;margin:1.5em;color:#222}
-table{border-collapse:collapse;font-size:90%}th,td{border:1px solid #ccc;padding:.25em .5em;text-align:left;vertical-align:top}
+table{border-collapse:collapse;font-size:90%}
+th,td{border:1px solid #ccc;padding:.25em .5em;text-align:left;vertical-align:top}
 th{background:#f2f2f2}tr.fail td{background:#fde2e2}tr.inconclusive td{background:#fff6d5}
 td.mono{font-family:ui-monospace,monospace}.summary{font-size:110%;margin:1em 0}"""
 
