@@ -443,6 +443,9 @@ class LabManager:
             rules = compile_rules(self.policy, self.fw.name, self.backend)
         for fn, _ in rules:
             _loader_for(fn)
+        taken = {n[:9] for n in existing_namespaces() if NS_PREFIX_RE.match(n)}
+        while self.topology.prefix in taken:       # another lab drew the same random prefix
+            self.topology = plan_topology(self.policy, self.fw, f"zp{os.urandom(3).hex()}-")
         t0 = time.perf_counter()
         self.state = {
             "version": STATE_VERSION, "name": self.name, "firewall": self.fw.name, "backend": self.backend,
