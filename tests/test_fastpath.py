@@ -92,9 +92,12 @@ def test_a_list_recurring_in_another_context_reads_by_its_context() -> None:
             "allow  a->b:https{log}\n"
             "deny x, a -> a .* , b # a -> b\n"
             "allow a -> b { ticket \"T-1\" ; log }\n"
+            "allow a -> b { ticket \"T-2\" ; log }\n"  # reads like the line above, with its own text
+            "allow a -> b { ticket \"X;}\" ; log }\n"
             "allow a -> b { ticket \"T-1\" ; logging }\n")
     fast, fast_diags = parse_text(text, "t.zp")
     general, general_diags = parse_text(text, "t.zp", fast=False)
-    assert [d.span.line for d in fast_diags] == [d.span.line for d in general_diags] == [5]
-    assert fast.statements[:4] == general.statements[:4]
-    assert [st.span.line for st in fast.statements[:4]] == [1, 2, 3, 4]
+    assert [d.span.line for d in fast_diags] == [d.span.line for d in general_diags] == [7]
+    assert fast.statements[:6] == general.statements[:6]
+    assert [st.span.line for st in fast.statements[:6]] == [1, 2, 3, 4, 5, 6]
+    assert [st.options[0].args[0].value for st in fast.statements[3:6]] == ["T-1", "T-2", "X;}"]

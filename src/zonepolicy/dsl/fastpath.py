@@ -144,6 +144,11 @@ def _option_templates(text: str, start: int, end: int) -> tuple | None:
 
 
 _MISSING = object()
+_STRING_BODY = re.compile(r'"[^"\\\n]*"')
+
+
+def _blank_string(m: re.Match[str]) -> str:
+    return '"' + "." * (len(m.group()) - 2) + '"'
 
 
 def _lookup(cache: dict, reader, text: str, start: int, end: int) -> tuple | None:
@@ -173,14 +178,16 @@ def _service_nodes(templates: tuple, file: str, line: int, col: int) -> tuple[s.
                   for _, _, _, (toktype, word, a, b) in templates])
 
 
-def _option_nodes(templates: tuple, file: str, line: int, col: int) -> tuple[s.Item, ...]:
+def _option_nodes(templates: tuple, text: str, start: int, file: str, line: int) -> tuple[s.Item, ...]:
     out = []
+    col = start + 1
     for key, a, b, arg in templates:
         sp = _new(_Span, (file, line, col + a, line, col + b))
         if arg is None:
             out.append(_new(_Item, (key, (), sp, ())))
         else:
-            toktype, word, na, nb = arg
+            toktype, _, na, nb = arg
+            word = text[start + na:start + nb]  # from this line: the template may come from a masked twin
             tok = _new(_Tok, (toktype, word, _new(_Span, (file, line, col + na, line, col + nb))))
             out.append(_new(_Item, (key, (tok,), sp, ())))
     return tuple(out)
@@ -229,10 +236,18 @@ def parse_flow_line(text: str, file: str, line: int,
     options = None
     if regs[g_open][0] >= 0:
         opt_s, opt_e = regs[g_opts]
-        found = _lookup(cache, _option_templates, text, opt_s, opt_e)
+        region = text[opt_s:opt_e]
+        if '"' in region and "\\" not in region:
+            # Tickets and comments make nearly every option list unique; their text does not change
+            # how the list reads, so the key blanks it out (same length, so offsets still hold).
+            region = _STRING_BODY.sub(_blank_string, region)
+        key = (_option_templates, region, text[opt_e:opt_e + 2])
+        found = cache.get(key, _MISSING)
+        if found is _MISSING:
+            found = cache[key] = _option_templates(text, opt_s, opt_e)
         if found is None:
             return None
-        options = _option_nodes(found, file, line, opt_s + 1)
+        options = _option_nodes(found, text, opt_s, file, line)
     act_s, act_e = regs[g_action]
     action = _new(_Tok, ("ACTION", text[act_s:act_e], _new(_Span, (file, line, act_s + 1, line, act_e + 1))))
     stmt = _new_flow_stmt(action, _endpoint_nodes(sources, file, line, src_s + 1),
