@@ -166,6 +166,12 @@ def test_packed_probes_are_the_bytes_scapy_builds(pk, ident, pid):
     assert fp.decode(fast).tag == ("0a1b2c3d", pid)
 
 
+@given(st.binary(max_size=120), st.sampled_from([b"", b"\x45\x00", b"\x60\x00"]))
+def test_decode_takes_any_bytes_without_raising(data, head):
+    d = fp.decode(head + data)
+    assert d is None or d.family in (4, 6)
+
+
 def test_an_icmp_error_quoting_a_probe_is_not_an_arrival_but_matches_the_probe():
     from scapy.layers.inet import ICMP as S_ICMP, IP
 
@@ -423,6 +429,10 @@ def test_interlock_refusal_and_dry_run_send_nothing(lab, listener, files, policy
 def test_send_refuses_when_the_listener_is_not_there(lab, files):
     r = _send(lab, files, "--listener", f"{B4}:47999")
     assert r.returncode == 2 and "not reachable" in r.stderr and "nothing sent" in r.stderr
+    r = _send(lab, files, "--iface", "nope0")
+    assert r.returncode == 2 and "--iface nope0: no such interface" in r.stderr
+    r = _send(lab, files, "--listener", "no-port")
+    assert r.returncode == 2 and "expected HOST:PORT" in r.stderr
 
 
 @needs_root
@@ -431,7 +441,7 @@ def test_rate_limit_holds(lab, files, policy):
     probes = tuple(_probe(m, f"r{i:02d}", A4, B4, UDP, 1000 + i) for i in range(30))
     (files / "many.yaml").write_text(dump_suite(Suite(policy=policy.name, policy_hash=policy_hash(policy),
                                                       probes=probes)), encoding="utf-8")
-    r = _send(lab, files, "--rate", "20", "--wait", "0", suite="many.yaml")
+    r = _send(lab, files, "--rate", "20", "--wait", "0", "--iface", "eth0", suite="many.yaml")
     assert r.returncode == 0, r.stderr
     seconds = float(re.search(r"sent 30 probes in ([\d.]+) s", r.stderr).group(1))
     # 30 probes at 20/s (a burst of one at that rate): the last leaves 29/20 = 1.45 s after the first
