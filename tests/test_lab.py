@@ -123,6 +123,18 @@ firewall fw { target nftables; interface a-very-long-interface -> a; interface e
         plan_topology(policy, policy.firewalls[0], "zp000000-")
 
 
+@pytest.mark.parametrize("name", ['"a b"', '"x\\"y"', '"e;1"', '"lo"', '"a/b"', '"a{b"'])
+def test_interface_names_that_could_break_the_lab_commands_are_refused(name):
+    policy = load_policy_text(f"""
+policy p {{ default deny; intrazone allow }}
+zone a {{ networks 10.1.0.0/16 }}
+zone b {{ networks 10.2.0.0/16 }}
+firewall fw {{ target nftables; interface {name} -> a; interface eth1 -> b }}
+""")
+    with pytest.raises(LabError, match="cannot be a lab device name"):
+        plan_topology(policy, policy.firewalls[0], "zp000000-")
+
+
 def test_lab_up_refuses_a_long_interface_name_with_a_clear_error(tmp_path):
     path = tmp_path / "p.zp"
     path.write_text("""

@@ -58,6 +58,7 @@ STATE_VERSION = 1
 NS_PREFIX_RE = re.compile(r"^zp[0-9a-f]{6}-")
 LAB_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 IFNAMSIZ = 15
+IFNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+@-]*$")
 PORT_PREFIX = "zpp"            # bridge ports in the firewall namespace
 GATEWAY4, GATEWAY6 = "169.254.0.1", "fe80::1"
 
@@ -129,8 +130,10 @@ def check_ifname(name: str, fw: str) -> None:
     bad = None
     if len(name) > IFNAMSIZ:
         bad = f"is {len(name)} characters long; Linux allows at most {IFNAMSIZ}"
-    elif not name or name in (".", "..", "lo") or any(c in name for c in "/: \t\n") or not name.isprintable():
-        bad = "is not a valid Linux device name (no '/', ':', spaces; not 'lo', '.' or '..')"
+    elif name == "lo" or not IFNAME_RE.match(name):
+        # stricter than Linux: the name goes into ip batches and nft text, so nothing that could
+        # end a word, a line or a string there
+        bad = "cannot be a lab device name (letters, digits and . _ - + @, starting with a letter or digit; not 'lo')"
     elif name.startswith(PORT_PREFIX):
         bad = f"starts with {PORT_PREFIX!r}, which the lab uses for its own bridge ports"
     if bad:
