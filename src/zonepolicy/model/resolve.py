@@ -417,9 +417,10 @@ class Resolver:
                 out.append(found)
         return tuple(out)
 
-    def _service_refs(self, toks: Iterable[s.Tok]) -> tuple[ServiceTerm, ...]:
+    def _service_refs(self, toks: Iterable[s.Tok], key: tuple[str, ...] | None = None) -> tuple[ServiceTerm, ...]:
         toks = tuple(toks)
-        key = tuple([t.text for t in toks])
+        if key is None:
+            key = tuple([t.text for t in toks])
         found = self._svc_cache.get(key)
         if found is None:
             n = len(self.diags)
@@ -463,16 +464,17 @@ class Resolver:
     def _flow(self, st: s.FlowStmt) -> Flow | None:
         sources = self._endpoints(st.sources)
         destinations = self._endpoints(st.destinations)
-        services = self._service_refs(st.services)
+        service_names = tuple([t.text for t in st.services])
+        services = self._service_refs(st.services, service_names)
         options = self._flow_options(st.options)
         if len(sources) != len(st.sources) or len(destinations) != len(st.destinations):
             return None
         if st.options is not None and any(item.key == "id" for item in st.options):
             flow_id = next(item for item in st.options if item.key == "id").args[0].text
         else:
-            flow_id = _auto_id(st)
-        return _new_flow(flow_id, _ACTIONS[st.action.text], sources, destinations, services,
-                         tuple([t.text for t in st.services]), options, st.span)
+            flow_id = _auto_id(st, service_names)
+        return _new_flow(flow_id, _ACTIONS[st.action.text], sources, destinations, services, service_names,
+                         options, st.span)
 
     def _flow_options(self, written: tuple[s.Item, ...] | None) -> FlowOptions:
         # Most flows write one of a handful of option lists: read each distinct list once (a list
@@ -624,20 +626,23 @@ def _term_key(t: ServiceTerm) -> tuple:
             -1 if t.icmp_code is None else t.icmp_code)
 
 
-def _auto_id(st: s.FlowStmt) -> str:
+def _auto_id(st: s.FlowStmt, service_names: tuple[str, ...] | None = None) -> str:
     """A flow id that survives reordering and edits elsewhere: a short hash of what the flow says."""
+    if service_names is None:
+        service_names = tuple([t.text for t in st.services])
     canon = "|".join([
         st.action.text,
         _sorted_keys(st.sources),
         _sorted_keys(st.destinations),
-        ",".join(sorted([t.text for t in st.services])),
+        ",".join(sorted(service_names)) if len(service_names) > 1 else "".join(service_names),
     ])
     return "f" + hashlib.sha256(canon.encode()).hexdigest()[:10]
 
 
 def _sorted_keys(eps: tuple[s.Endpoint, ...]) -> str:
     if len(eps) == 1:  # the common case, without the sort
-        return _endpoint_key(eps[0])
+        ep = eps[0]
+        return f"{ep.kind}:{ep.name.text if ep.name is not None else '*'}"
     return ",".join(sorted([_endpoint_key(e) for e in eps]))
 
 
