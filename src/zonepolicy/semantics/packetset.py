@@ -83,6 +83,9 @@ def _intervals(name: str, spec: Sequence[Interval], family: int) -> list[Interva
     return out
 
 
+_NETWORK_TYPES = (ipaddress.IPv4Network, ipaddress.IPv6Network)
+
+
 def _split_addresses(name: str, spec: AddressSpec, family: int | None) -> dict[int, list[Interval]] | None:
     """Per-family intervals of an address argument; ``None`` means unconstrained."""
     if spec is None:
@@ -96,7 +99,10 @@ def _split_addresses(name: str, spec: AddressSpec, family: int | None) -> dict[i
     for x in items:
         if isinstance(x, tuple | list):
             raise TypeError(f"{name}: do not mix integer intervals and networks")
-        net = ipaddress.ip_network(x, strict=False) if isinstance(x, str) else ipaddress.ip_network(x)
+        # network objects (what the policy model holds) as they are: ip_network() would print
+        # and parse each one again
+        net = x if isinstance(x, _NETWORK_TYPES) else (
+            ipaddress.ip_network(x, strict=False) if isinstance(x, str) else ipaddress.ip_network(x))
         if family is not None and net.version != family:
             raise ValueError(f"{name}: {net} is not IPv{family}")
         lo = int(net.network_address)
