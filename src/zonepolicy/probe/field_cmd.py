@@ -72,7 +72,7 @@ def send_command(suite: str, policy_path: str, from_zone: str, to_zones: tuple[s
     from ..semantics.meaning import Meaning
     from . import field
     from .progress import Progress
-    from .results import write_jsonl
+    from .results import summary, write_jsonl
     from .suite import SuiteError, load_suite
 
     if not rate > 0:
@@ -120,23 +120,25 @@ def send_command(suite: str, policy_path: str, from_zone: str, to_zones: tuple[s
     if addr is not None:
         try:
             hello = field.ask_listener(addr, "HELLO")
-        except OSError as err:
+        except (OSError, UnicodeDecodeError) as err:
             raise UsageError(f"listener {listener} not reachable ({err.strerror or err}); nothing sent; "
                              f"hint: start `zonepolicy probe listen` on the far side first") from None
         if not hello.startswith("ZP1 listener"):
             raise UsageError(f"{listener} does not answer like `zonepolicy probe listen`; nothing sent")
-    with Progress(len(sent), "sending") as bar:
-        replies, done, elapsed = field.run(sent, opts, progress=bar)
+    try:
+        with Progress(len(sent), "sending") as bar:
+            replies, done, elapsed = field.run(sent, opts, progress=bar)
+    except OSError as err:
+        # e.g. no CAP_NET_RAW in a container, an interface going down mid-run
+        raise UsageError(f"sending failed: {err.strerror or err}; no results written") from None
     arrivals = None
     if addr is not None:
         try:
             arrivals = field.fetch_arrivals(addr, opts.nonce)
-        except (OSError, ValueError, KeyError) as err:
+        except (OSError, ValueError, KeyError, TypeError) as err:
             click.echo(f"warning: listener {listener} did not give the arrivals ({err}); "
                        f"verdicts from replies only", err=True)
     results = field.results_for(done, replies, arrivals, site=site, policy_hash_value=s.policy_hash)
-    from .results import summary
-
     if output:
         api.write_atomically(output, write_jsonl(results))
     click.echo(f"sent {len(done)} probes in {elapsed:.2f} s ({len(done) / elapsed if elapsed else 0:.0f}/s); "
