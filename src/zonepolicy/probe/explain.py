@@ -97,12 +97,15 @@ class _Monitor:
 
 
 class Tracer:
+    """The trace table and the monitor for one batch of probes."""
+
     def __init__(self, state: dict[str, Any], topo: Topology, sockets: Sequence[Any]) -> None:
         self.state = state
         self.topo = topo
         self.sockets = sockets
         self.flows = tuple(state.get("flows", ()))
         self.monitor: _Monitor | None = None
+        self.saved: dict[tuple[str, int], str] = {}
 
     # -- the canary: from one zone to another, through the firewall's prerouting hook
     def _canary_sender(self):
@@ -123,19 +126,6 @@ class Tracer:
         return (lambda: sock.sendto(wire, dest)), needle
 
     def start(self) -> "Tracer":
-        raise NotImplementedError
-
-    def collect(self, by_u: dict[int, Any], matched: dict[str, tuple[str | None, str | None]]) -> None:
-        raise NotImplementedError
-
-    def stop(self) -> None:
-        if self.monitor is not None:
-            self.monitor.stop()
-            self.monitor = None
-
-
-class NftTracer(Tracer):
-    def start(self) -> "NftTracer":
         ifaces = ", ".join(f'"{name}"' for name, _, _ in self.topo.interfaces)
         tag = "0x" + TAG.hex()
         # only packets that carry a probe marker: a TCP SYN with the magic sequence half, the tag
@@ -189,7 +179,9 @@ class NftTracer(Tracer):
              what="setting up nft tracing")
 
     def stop(self) -> None:
-        super().stop()
+        if self.monitor is not None:
+            self.monitor.stop()
+            self.monitor = None
         try:
             self._nft(f"table inet {TRACE_TABLE}\ndelete table inet {TRACE_TABLE}\n")
         except LabError:
@@ -231,7 +223,7 @@ class NftTracer(Tracer):
 
 
 def start_tracer(state: dict[str, Any], topo: Topology, sockets: Sequence[Any]) -> Tracer:
-    tracer = NftTracer(state, topo, sockets)
+    tracer = Tracer(state, topo, sockets)
     try:
         return tracer.start()
     except BaseException:
