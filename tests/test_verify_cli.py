@@ -16,6 +16,8 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from conftest import EXAMPLES, REPO, load_policy_text, run_cli
 from zonepolicy.diagnostics import SourceMap, Span
@@ -475,3 +477,24 @@ def test_affected_set_is_whole_in_json_and_shortened_in_text():
     assert props["affected"] == list(f.affected) and props["affectedTotal"] == 12
     text = render(_report(f), "text")
     assert sum(a in text for a in f.affected) == 8 and "… and 4 more" in text
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(_json_values)
+def test_json_writer_is_the_standard_indented_form(value):
+    from zonepolicy.verify.output import _dumps
+
+    assert _dumps(value) == json.dumps(value, ensure_ascii=False, indent=2)
+
+
+def test_machine_formats_are_the_standard_indented_json():
+    out = run_cli("verify", "--format", "sarif", "--today", TODAY, str(EXAMPLES / "noncompliant" / "policy.zp"))
+    assert out.stdout == json.dumps(json.loads(out.stdout), ensure_ascii=False, indent=2) + "\n"
+    out = run_cli("verify", "--format", "gitlab", "--today", TODAY, str(EXAMPLES / "noncompliant" / "policy.zp"))
+    assert out.stdout == json.dumps(json.loads(out.stdout), ensure_ascii=False, indent=2) + "\n"

@@ -316,7 +316,67 @@ def report_dict(report: Report, options: OutputOptions = OutputOptions()) -> dic
 
 
 def render_json(report: Report, options: OutputOptions = OutputOptions()) -> str:
-    return json.dumps(report_dict(report, options), ensure_ascii=False, indent=2) + "\n"
+    return _dumps(report_dict(report, options)) + "\n"
+
+
+_encode_string = json.encoder.encode_basestring  # the C version where available, as json.dumps uses
+
+
+def _dumps(value: Any) -> str:
+    """``json.dumps(value, ensure_ascii=False, indent=2)``, byte for byte, several times faster.
+
+    With ``indent`` the standard library falls back to its pure-Python encoder, which took longer
+    than verifying at province scale (tens of thousands of findings); this writer walks the plain
+    data once and leaves strings to the C escaper. Only the types reports contain are accepted.
+    """
+    out: list[str] = []
+    put = out.append
+
+    def walk(v: Any, pad: str) -> None:
+        if isinstance(v, str):
+            put(_encode_string(v))
+        elif v is None:
+            put("null")
+        elif v is True:
+            put("true")
+        elif v is False:
+            put("false")
+        elif isinstance(v, int):
+            put(int.__repr__(v))
+        elif isinstance(v, dict):
+            if not v:
+                put("{}")
+                return
+            inner = pad + "  "
+            put("{\n" + inner)
+            first = True
+            for k, item in v.items():
+                if not isinstance(k, str):
+                    raise TypeError(f"JSON keys here are strings, not {type(k).__name__}")
+                if not first:
+                    put(",\n" + inner)
+                first = False
+                put(_encode_string(k) + ": ")
+                walk(item, inner)
+            put("\n" + pad + "}")
+        elif isinstance(v, (list, tuple)):
+            if not v:
+                put("[]")
+                return
+            inner = pad + "  "
+            put("[\n" + inner)
+            first = True
+            for item in v:
+                if not first:
+                    put(",\n" + inner)
+                first = False
+                walk(item, inner)
+            put("\n" + pad + "]")
+        else:  # floats and anything else: exactly what the standard encoder writes
+            put(json.dumps(v, ensure_ascii=False))
+
+    walk(value, "")
+    return "".join(out)
 
 
 # --------------------------------------------------------------------------- SARIF 2.1.0
@@ -430,7 +490,7 @@ def sarif_log(report: Report, options: OutputOptions = OutputOptions()) -> dict[
 
 
 def render_sarif(report: Report, options: OutputOptions = OutputOptions()) -> str:
-    return json.dumps(sarif_log(report, options), ensure_ascii=False, indent=2) + "\n"
+    return _dumps(sarif_log(report, options)) + "\n"
 
 
 # --------------------------------------------------------------------------- JUnit XML
@@ -561,7 +621,7 @@ def gitlab_issues(report: Report, options: OutputOptions = OutputOptions()) -> l
 
 
 def render_gitlab(report: Report, options: OutputOptions = OutputOptions()) -> str:
-    return json.dumps(gitlab_issues(report, options), ensure_ascii=False, indent=2) + "\n"
+    return _dumps(gitlab_issues(report, options)) + "\n"
 
 
 # --------------------------------------------------------------------------- dispatch
