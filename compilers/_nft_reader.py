@@ -21,6 +21,7 @@ import fnmatch
 import ipaddress
 import re
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from zonepolicy.model.policy import Firewall
 from zonepolicy.semantics.packetset import PacketSet
@@ -67,21 +68,25 @@ CT_STATES = {"invalid", "new", "established", "related", "untracked"}
 _TOKEN = re.compile(r'"[^"]*"|#[^\n]*|\n|[{};,]|[^\s{};,"#]+')
 
 
-@dataclass(frozen=True, slots=True)
-class Tok:
+class Tok(NamedTuple):  # a named tuple: a large ruleset has millions of tokens, a dataclass costs 3x
     text: str
     line: int
 
 
 def tokenize(text: str) -> list[Tok]:
     out: list[Tok] = []
+    append = out.append
     line = 1
-    for m in _TOKEN.finditer(text):
-        t = m.group()
-        if t.startswith("#"):
+    for t in _TOKEN.findall(text):
+        if t == "\n":
+            append(Tok(t, line))
+            line += 1
+        elif t[0] == "#":
             continue
-        out.append(Tok(t, line))
-        line += t.count("\n")
+        else:
+            append(Tok(t, line))
+            if t[0] == '"':  # only a quoted string can hold a newline besides the newline token
+                line += t.count("\n")
     return out
 
 
@@ -409,7 +414,22 @@ _KEY_TYPE_OF = {"addr": None, "proto": "inet_proto", "port": "inet_service", "ic
                 "ifname": "ifname"}
 
 
+_VALUE_CACHE: dict[tuple[str, int | None, str], Interval] = {}
+_FIELD_CACHE: dict[tuple, PacketSet] = {}
+_CACHE_MAX = 200_000  # entries; a large ruleset repeats the same address ranges in thousands of elements
+
+
 def _value_interval(sel: Selector, word: str) -> Interval:
+    key = (sel.kind, sel.family, word)
+    found = _VALUE_CACHE.get(key)
+    if found is None:
+        if len(_VALUE_CACHE) >= _CACHE_MAX:
+            _VALUE_CACHE.clear()
+        found = _VALUE_CACHE[key] = _parse_value(sel, word)
+    return found
+
+
+def _parse_value(sel: Selector, word: str) -> Interval:
     kind = sel.kind
     if kind == "addr":
         return _addr_interval(sel.family or 4, word)
@@ -490,8 +510,21 @@ def _to_set(c: Constraint, where: str) -> PacketSet:
         return PacketSet.empty()
     if ("src" in f or "dst" in f) and c.family is None:
         raise NftReadError(f"{where}: addresses without a family")
-    return PacketSet.build(family=c.family, src=f.get("src"), dst=f.get("dst"), proto=f.get("proto"),
-                           dport=f.get("dport"), icmp_type=f.get("icmp_type"), icmp_code=f.get("icmp_code"))
+    # One set per (family, field, values), reused: the elements of a large map share their address
+    # ranges and protocol parts, and a conjunction of cached factors is far cheaper than a new box.
+    out = PacketSet.build(family=c.family) if c.family is not None else None
+    for name in ("src", "dst", "proto", "dport", "icmp_type", "icmp_code"):
+        ivs = f.get(name)
+        if ivs is None:
+            continue
+        key = (c.family, name, tuple(ivs))
+        part = _FIELD_CACHE.get(key)
+        if part is None:
+            if len(_FIELD_CACHE) >= _CACHE_MAX:
+                _FIELD_CACHE.clear()
+            part = _FIELD_CACHE[key] = PacketSet.build(family=c.family, **{name: ivs})
+        out = part if out is None else out & part
+    return out if out is not None else PacketSet.universe()
 
 
 def _if_ok(patterns: list[str] | None, name: str) -> bool:

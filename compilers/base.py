@@ -74,9 +74,31 @@ class TargetRule:
     stateful: bool = True
 
     def to_set(self) -> PacketSet:
-        return PacketSet.build(family=self.family, src=list(self.src), dst=list(self.dst), proto=list(self.proto),
-                               dport=list(self.dport), icmp_type=list(self.icmp_type),
-                               icmp_code=list(self.icmp_code))
+        return (_factor(self.family, "src", self.src) & _factor(self.family, "dst", self.dst)
+                & _factor(self.family, "svc", (self.proto, self.dport, self.icmp_type, self.icmp_code)))
+
+
+_FACTORS: dict[tuple, PacketSet] = {}
+_FACTORS_MAX = 100_000
+
+
+def _factor(family: int, part: str, value: tuple) -> PacketSet:
+    """One factor of a rule's box, cached: the rules of a large model share a few thousand address
+    lists and service boxes, and building each from networks again dominated rendering and proving."""
+    key = (family, part, value)
+    found = _FACTORS.get(key)
+    if found is None:
+        if len(_FACTORS) >= _FACTORS_MAX:
+            _FACTORS.clear()
+        if part == "svc":
+            proto, dport, icmp_type, icmp_code = value
+            found = PacketSet.build(family=family, proto=list(proto), dport=list(dport),
+                                    icmp_type=list(icmp_type), icmp_code=list(icmp_code))
+        else:
+            ivs = [(int(n.network_address), int(n.network_address) + n.num_addresses - 1) for n in value]
+            found = PacketSet.build(family=family, **{part: ivs})
+        _FACTORS[key] = found
+    return found
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -122,30 +144,45 @@ def _rules_of(box_set: PacketSet, flow: Flow | None, action: Action) -> list[Tar
 def lower(policy: Policy, firewall: Firewall, meaning: Meaning | None = None) -> TargetModel:
     """The target model of ``firewall``: first-match rules per interface pair (see module docstring)."""
     meaning = meaning or Meaning(policy)
-    pairs = []
+    names = [i.name for i in firewall.interfaces]
+    src_of = {i.name: meaning.zones_addresses(i.zones, "src") for i in firewall.interfaces}
+    dst_of = {i.name: meaning.zones_addresses(i.zones, "dst") for i in firewall.interfaces}
+    scopes = {(i, o): src_of[i] & dst_of[o] for i in names for o in names if i != o}
+    by_pair: dict[tuple[str, str], tuple[list[TargetRule], list[TargetRule]]] = {
+        k: ([], []) for k, s in scopes.items() if not s.is_empty()}
     in_slice: dict[str, str] = {}
+    lowering = _Lowering(meaning)
+    if by_pair:
+        for flow in policy.flows:
+            if not flow.sources or not flow.destinations:
+                continue
+            svc = lowering.services(flow.services)
+            if not svc:
+                continue
+            srcs = lowering.side(flow.sources, "src", src_of)
+            if not srcs:
+                continue
+            dsts = lowering.side(flow.destinations, "dst", dst_of)
+            deny = flow.action is Action.DENY
+            for i, s_nets in srcs.items():
+                for o, d_nets in dsts.items():
+                    if i == o or (i, o) not in by_pair:
+                        continue
+                    rules = _flow_rules(flow, s_nets, d_nets, svc)
+                    if rules:
+                        in_slice[flow.id] = _origin(flow.span)
+                        by_pair[i, o][0 if deny else 1].extend(rules)
+    pairs = []
     for i in firewall.interfaces:
-        src = meaning.zones_addresses(i.zones, "src")
         for o in firewall.interfaces:
-            if i.name == o.name:
+            key = (i.name, o.name)
+            if key not in by_pair:
                 continue
-            scope = src & meaning.zones_addresses(o.zones, "dst")
-            if scope.is_empty():
-                continue
-            rules: list[TargetRule] = []
-            matched = PacketSet.empty()
-            for action in (Action.DENY, Action.ALLOW):
-                for flow in policy.flows:
-                    if flow.action is not action:
-                        continue
-                    part = meaning.flow_set(flow) & scope
-                    if part.is_empty():
-                        continue
-                    in_slice[flow.id] = _origin(flow.span)
-                    matched = matched | part
-                    rules.extend(_rules_of(part, flow, action))
+            denies, allows = by_pair[key]
+            rules = denies + allows
             if policy.default is Action.ALLOW:
-                rules.extend(_rules_of(scope - matched, None, Action.ALLOW))
+                matched = meaning.matched(Action.ALLOW) | meaning.matched(Action.DENY)
+                rules.extend(_rules_of(scopes[key] - matched, None, Action.ALLOW))
             pairs.append(PairRules(in_if=i.name, out_if=o.name, in_zones=i.zones, out_zones=o.zones,
                                    rules=tuple(rules)))
     return TargetModel(
@@ -153,6 +190,79 @@ def lower(policy: Policy, firewall: Firewall, meaning: Meaning | None = None) ->
         interfaces=tuple((i.name, i.zones) for i in firewall.interfaces), pairs=tuple(pairs),
         flows=tuple(sorted(in_slice.items())),
     )
+
+
+_Nets = dict[int, tuple[Network, ...]]  # family -> prefixes
+_Svc = tuple[tuple[int, tuple[Interval, ...], tuple[Interval, ...], tuple[Interval, ...], tuple[Interval, ...]], ...]
+
+
+class _Lowering:
+    """The factors of a flow's packets within an interface pair, memoised per endpoint list and
+    service list.
+
+    A flow's packets are (sources × destinations × services) and a pair's scope is (zones behind
+    the in interface × zones behind the out interface); their intersection is the product of three
+    small factors — source prefixes behind ``in``, destination prefixes behind ``out``, service
+    boxes — per address family. The box decomposition of such a product is the product of the
+    factors' boxes, so a province-scale policy (50,000 flows, most of them sharing endpoints) is
+    lowered without one set operation per flow and pair; the result is what ``boxes()`` of the
+    intersection returns, and ``compile --check`` proves it.
+    """
+
+    def __init__(self, meaning: Meaning) -> None:
+        self.meaning = meaning
+        self._sides: dict = {}
+        self._services: dict = {}
+
+    def side(self, endpoints, side: str, behind: dict[str, PacketSet]) -> dict[str, _Nets]:
+        """Interface name -> per-family prefixes of ``endpoints`` behind it (only where non-empty)."""
+        # identity keys: the resolver shares endpoint tuples, and the policy keeps them alive
+        key = (side, tuple(id(e.zones) if e.is_zone else -id(e.networks) for e in endpoints))
+        found = self._sides.get(key)
+        if found is None:
+            m = self.meaning
+            whole = m.endpoint_set(endpoints[0], side)
+            for e in endpoints[1:]:
+                whole = whole | m.endpoint_set(e, side)
+            found = {}
+            for name, addresses in behind.items():
+                part = whole & addresses
+                if part.is_empty():
+                    continue
+                nets: _Nets = {}
+                for box in part.boxes():
+                    nets[box.family] = nets.get(box.family, ()) + (box.src if side == "src" else box.dst)
+                found[name] = nets
+            self._sides[key] = found
+        return found
+
+    def services(self, services) -> dict[int, _Svc]:
+        """Family -> the service boxes (protocol, ports, ICMP type, ICMP code) of a service list."""
+        found = self._services.get(services)
+        if found is None:
+            every = self.meaning.services_set(services)
+            found = {}
+            for family in (4, 6):
+                boxes = (every & PacketSet.build(family=family)).boxes()
+                if boxes:
+                    found[family] = tuple((b.family, b.proto, b.dport, b.icmp_type, b.icmp_code) for b in boxes)
+            self._services[services] = found
+        return found
+
+
+def _flow_rules(flow: Flow, srcs: _Nets, dsts: _Nets, svc: dict[int, _Svc]) -> list[TargetRule]:
+    out = []
+    origin = _origin(flow.span)
+    for family in (4, 6):
+        s, d, boxes = srcs.get(family), dsts.get(family), svc.get(family)
+        if not s or not d or not boxes:
+            continue
+        for _, proto, dport, icmp_type, icmp_code in boxes:
+            out.append(TargetRule(
+                action=flow.action, family=family, src=s, dst=d, proto=proto, dport=dport,
+                icmp_type=icmp_type, icmp_code=icmp_code, flow_id=flow.id, origin=origin,
+                log=flow.options.log, stateful=flow.options.stateful))
+    return out
 
 
 # ---- capabilities

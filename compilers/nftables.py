@@ -43,6 +43,7 @@ control character and respects nft's byte limits.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 import re
@@ -108,6 +109,13 @@ def nft_string(text: str, limit: int = COMMENT_MAX) -> str:
     space, ``$`` (variable expansion in some contexts) ``S``; the UTF-8 result is cut at a character
     boundary to ``limit`` bytes, marking a cut with ``~``.
     """
+    return _nft_string(text, limit)
+
+
+@functools.lru_cache(maxsize=1 << 16)  # labels repeat per flow chain and per rule of a large model
+def _nft_string(text: str, limit: int) -> str:
+    if text.isascii() and text.isprintable() and not any(c in text for c in '"\\$'):
+        return _quoted(" ".join(text.split()), limit)
     out = []
     for ch in text:
         cat = unicodedata.category(ch)
@@ -121,7 +129,10 @@ def nft_string(text: str, limit: int = COMMENT_MAX) -> str:
             out.append(" ")
         else:
             out.append(ch)
-    clean = " ".join("".join(out).split())  # collapse runs of blanks, no leading/trailing space
+    return _quoted(" ".join("".join(out).split()), limit)  # runs of blanks collapsed, none at the ends
+
+
+def _quoted(clean: str, limit: int) -> str:
     raw = clean.encode("utf-8")
     if len(raw) > limit:
         cut = raw[: limit - 1]
@@ -347,19 +358,21 @@ def _plan_pair(pair: PairRules) -> _PairPlan:
     for r in pair.rules:
         by_group[_group_of(r)].setdefault(r.flow_id, []).append(r)
     # What a stateful flow (or the default) allows stays tracked: stateless lookups get the rest only.
+    sets = {(g, f): _box_set(rs) for g, flows in by_group.items() for f, rs in flows.items()}
     stateful = PacketSet.empty()
     for group in ("allow", "default"):
-        for frules in by_group[group].values():
-            stateful = stateful | _box_set(frules)
+        for flow_id in by_group[group]:
+            stateful = stateful | sets[group, flow_id]
     # Within a lookup each packet jumps to one flow chain, the first of the flows that match it. Flows
     # with 'log' go first, so a packet is logged whenever a 'log' flow of the deciding kind matches it
     # (any deny flow decides; otherwise any allow flow, the stateless ones included).
-    def ordered(group: str) -> list[tuple[str, list[TargetRule], PacketSet | None]]:
+    def ordered(group: str) -> list[tuple[str, list[TargetRule], PacketSet, PacketSet | None]]:
         flows = by_group[group]
-        logged = [(f, rs, None) for f, rs in flows.items() if any(r.log for r in rs)]
-        rest = [(f, rs, None) for f, rs in flows.items() if not any(r.log for r in rs)]
+        logged = [(f, rs, sets[group, f], None) for f, rs in flows.items() if any(r.log for r in rs)]
+        rest = [(f, rs, sets[group, f], None) for f, rs in flows.items() if not any(r.log for r in rs)]
         if group == "allow":
-            logged += [(f, rs, stateful) for f, rs in by_group["untracked"].items() if any(r.log for r in rs)]
+            logged += [(f, rs, sets["untracked", f], stateful)
+                       for f, rs in by_group["untracked"].items() if any(r.log for r in rs)]
         return logged + rest
 
     regions: dict[str, PacketSet] = {}
@@ -367,9 +380,8 @@ def _plan_pair(pair: PairRules) -> _PairPlan:
         lookups: dict[tuple[int, str], _Lookup] = {}
         rules: list[tuple[Piece, str]] = []
         covered = stateful if group == "untracked" else PacketSet.empty()
-        for flow_id, frules, restrict in ordered(group):
+        for flow_id, frules, whole, restrict in ordered(group):
             target = flow_chain(flow_id)
-            whole = _box_set(frules)
             if restrict is None and (covered.is_empty() or (whole & covered).is_empty()):
                 # the boxes of one packet set are pairwise disjoint: use the model's boxes as they are
                 boxes = [(r.family, r.src, r.dst, r.proto, r.dport, r.icmp_type, r.icmp_code) for r in frules]
