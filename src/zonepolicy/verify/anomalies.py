@@ -330,6 +330,8 @@ def _fold_two(sets: Sequence[PacketSet]) -> tuple[PacketSet, PacketSet]:
 
 
 NO_ZONE = -1  # index key for addresses in no zone
+_SHARED = -1  # a key pair held by two flows or more
+_PAIRS = 64  # a flow with more (destination, source) key pairs is indexed as broad
 
 
 class _ZoneKeys:
@@ -415,6 +417,11 @@ class _Index:
                  positions: Iterable[int]) -> None:
         self.by_dst: dict[int, list[int]] = {}
         self.src: dict[int, frozenset[int]] = {}
+        # (destination key, source key) → the one flow holding it, or _SHARED; for flows with at most
+        # _PAIRS key pairs. Broader flows (a whole area on one side) are found by their destination.
+        self.pairs: dict[tuple[int, int], int] = {}
+        self.broad: set[int] = set()
+        self.broad_by_dst: dict[int, list[int]] = {}
         for i in positions:
             if not c.live[i]:
                 continue
@@ -422,15 +429,30 @@ class _Index:
             self.src[i] = src
             for k in dst:
                 self.by_dst.setdefault(k, []).append(i)
+            if len(src) * len(dst) > _PAIRS:
+                self.broad.add(i)
+                for k in dst:
+                    self.broad_by_dst.setdefault(k, []).append(i)
+                continue
+            for k in dst:
+                for s in src:
+                    self.pairs[(k, s)] = _SHARED if (k, s) in self.pairs else i
 
     def meets_another(self, i: int, src: frozenset[int], dst: frozenset[int]) -> bool:
-        """Whether some indexed flow other than ``i`` shares a destination and a source key with it.
+        """Whether some indexed flow other than ``i`` shares a destination and a source key with it
+        (answers True for broad flows without looking: that is always safe for the folds).
 
         When none does, flow ``i`` overlaps no other flow of this index (a common packet would put
         its zones in both flows' keys), so it cannot add to "matched by at least two flows"."""
+        if i in self.broad:
+            return True
+        pairs = self.pairs
         for k in dst:
-            for j in self.by_dst.get(k, ()):
-                if j != i and not src.isdisjoint(self.src[j]):
+            for s in src:
+                if pairs[(k, s)] != i:
+                    return True
+            for j in self.broad_by_dst.get(k, ()):
+                if not src.isdisjoint(self.src[j]):
                     return True
         return False
 
