@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import uuid
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -380,6 +381,11 @@ def test_send_with_listener_confirms_arrivals_and_every_probe_passes(lab, listen
     # the 5-tuple the listener saw is the one the sender reported
     by_id = {a["probe"]: a for a in arrived}
     assert f":{by_id['p01']['sport']} -> " in results["p01"].five_tuple
+    # and the report of a real run is what CI reads
+    rep = run_cli("probe", "report", str(out), "--format", "junit")
+    assert rep.returncode == 0 and rep.stderr.strip() == "8 probes, 8 passed, 0 failed, 0 inconclusive"
+    cases = ET.fromstring(rep.stdout.encode("utf-8")).findall("./testsuite[@name='lab-edge']/testcase")
+    assert len({c.get("name") for c in cases}) == 8
 
 
 @needs_root
