@@ -474,3 +474,24 @@ def test_rejecting_firewall_forged_resets_and_unreachables(lab, listener, files)
     # ... but a RST forged in the destination's name cannot be told from the destination's own (docs: Limits)
     assert (res["p02"].observed, res["p02"].result) == ("allow", "fail")
     assert without.returncode == 1
+
+
+@needs_root
+def test_listener_without_control_channel_keeps_arrivals_in_its_file(lab, files):
+    out = files / "offline.jsonl"
+    proc = subprocess.Popen(["ip", "netns", "exec", lab.b, sys.executable, "-m", "zonepolicy", "probe", "listen",
+                             "--port", "0", "--iface", "eth0", "--timeout", "60", "-o", str(out)],
+                            cwd=REPO, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr.readline().strip() == "listening on eth0"
+        r = _send(lab, files, "--wait", "0.2")
+        assert r.returncode == 0, r.stderr
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+        tail = proc.stderr.read()
+        proc.stderr.close()
+    assert "5 probe arrivals from 1 run(s)" in tail
+    arrived = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
+    assert sorted(a["probe"] for a in arrived) == ["p01", "p03", "p05", "p06", "p08"]
+    assert {a["iface"] for a in arrived} == {"eth0"} and len({a["nonce"] for a in arrived}) == 1
