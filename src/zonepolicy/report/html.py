@@ -22,7 +22,7 @@ from typing import Any, Iterable
 from .. import __version__
 from ..diagnostics import Span
 from .content import Content, worst
-from .graph import FONT_STACK, build as build_graph, render_svg
+from .graph import build as build_graph, render_svg
 
 MAX_PASSING_PROBES = 2000  # passing probes listed (failing and inconclusive ones are always all listed)
 BOX_LIMIT = 8
@@ -347,4 +347,4 @@ def render(c: Content) -> str:
     ])
 
 
-__all__ = ["FONT_STACK", "esc", "json_for_script", "render"]
+__all__ = ["esc", "json_for_script", "render"]
