@@ -433,7 +433,7 @@ def test_interlock_refusal_and_dry_run_send_nothing(lab, listener, files, policy
 
 @needs_root
 def test_send_refuses_when_the_listener_is_not_there(lab, files):
-    r = _send(lab, files, "--listener", f"{B4}:47999")
+    r = _send(lab, files, "--listener", f"{B4}:47001")  # nobody listens there in this test
     assert r.returncode == 2 and "not reachable" in r.stderr and "nothing sent" in r.stderr
     r = _send(lab, files, "--iface", "nope0")
     assert r.returncode == 2 and "--iface nope0: no such interface" in r.stderr
