@@ -1,6 +1,7 @@
 """HTML report benchmark (target: the Jiangsu report with --verify in under 3 s).
 
 Usage: python bench/report_bench.py [POLICY] [--runs 3]
+       python bench/report_bench.py --generate 300:3000   # a synthetic policy (bench/gen_policy.py), phases only
 
 Two measurements of ``zonepolicy report POLICY --verify``:
 
@@ -75,7 +76,21 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("policy", nargs="?", default=os.path.join(ROOT, "examples", "jiangsu", "main.zp"))
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--generate", metavar="ZONES:FLOWS", help="time a synthetic policy of this size instead")
     args = ap.parse_args()
+    if args.generate:
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        from gen_policy import generate
+
+        zones, flows = (int(x) for x in args.generate.split(":"))
+        print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "generated.zp")
+            with open(path, "w", encoding="utf-8") as fh:
+                fh.write(generate(zones, flows, zones // 4))
+            for name, wall, cpu in phases(path):
+                print(f"  {name:<28} wall {wall:6.2f} s   CPU {cpu:6.2f} s")
+        return
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     walls, cpus = command(args.policy, args.runs)
     print(f"zonepolicy report --verify: wall best {min(walls):.2f} s, median {statistics.median(walls):.2f} s; "
