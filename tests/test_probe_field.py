@@ -494,4 +494,5 @@ def test_listener_without_control_channel_keeps_arrivals_in_its_file(lab, files)
     assert "5 probe arrivals from 1 run(s)" in tail
     arrived = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
     assert sorted(a["probe"] for a in arrived) == ["p01", "p03", "p05", "p06", "p08"]
-    assert {a["iface"] for a in arrived} == {"eth0"} and len({a["nonce"] for a in arrived}) == 1
+    run_id = re.search(r"run ([0-9a-f]{8}): sent 8 probes", r.stderr).group(1)
+    assert {a["iface"] for a in arrived} == {"eth0"} and {a["nonce"] for a in arrived} == {run_id}

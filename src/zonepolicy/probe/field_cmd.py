@@ -141,7 +141,9 @@ def send_command(suite: str, policy_path: str, from_zone: str, to_zones: tuple[s
     results = field.results_for(done, replies, arrivals, site=site, policy_hash_value=s.policy_hash)
     if output:
         api.write_atomically(output, write_jsonl(results))
-    click.echo(f"sent {len(done)} probes in {elapsed:.2f} s ({len(done) / elapsed if elapsed else 0:.0f}/s); "
+    # the run id is the nonce in every tag: it finds this run in a listener's arrivals file
+    click.echo(f"run {opts.nonce}: sent {len(done)} probes in {elapsed:.2f} s "
+               f"({len(done) / elapsed if elapsed else 0:.0f}/s); "
                f"{'arrivals from the listener' if arrivals is not None else 'no listener: verdicts from replies only'}",
                err=True)
     click.echo(summary(results))
