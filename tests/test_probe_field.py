@@ -484,8 +484,9 @@ def test_listener_without_control_channel_keeps_arrivals_in_its_file(lab, files)
                             cwd=REPO, stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stderr.readline().strip() == "listening on eth0"
-        r = _send(lab, files, "--wait", "0.2")
+        r = _send(lab, files, "--wait", "0.2", "-o", str(files / "sent.jsonl"))
         assert r.returncode == 0, r.stderr
+        assert r.stdout.strip() == "8 probes, 5 passed, 0 failed, 3 inconclusive"
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
@@ -496,3 +497,13 @@ def test_listener_without_control_channel_keeps_arrivals_in_its_file(lab, files)
     assert sorted(a["probe"] for a in arrived) == ["p01", "p03", "p05", "p06", "p08"]
     run_id = re.search(r"run ([0-9a-f]{8}): sent 8 probes", r.stderr).group(1)
     assert {a["iface"] for a in arrived} == {"eth0"} and {a["nonce"] for a in arrived} == {run_id}
+    # the file judges the run afterwards: the silent probes were dropped, not lost
+    judged = files / "judged.jsonl"
+    c = run_cli("probe", "confirm", str(files / "suite.yaml"), str(files / "sent.jsonl"), str(out), "--run", run_id,
+                "-o", str(judged))
+    assert c.returncode == 0 and c.stderr.strip() == "8 probes, 8 passed, 0 failed, 0 inconclusive", c.stderr
+    res = {x.probe: x for x in read_jsonl(judged.read_text(encoding="utf-8"))}
+    assert {(res[p].observed, res[p].reason) for p in ("p02", "p04", "p07")} == {("deny", "not-arrived")}
+    assert (res["p01"].reason, res["p01"].result) == ("arrived", "pass")  # judged by its RST before, now by arrival
+    c = run_cli("probe", "confirm", str(files / "suite.yaml"), str(files / "sent.jsonl"), str(files / "p.zp"))
+    assert c.returncode == 2 and "p.zp:1:" in c.stderr and "not JSON" in c.stderr

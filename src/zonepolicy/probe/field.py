@@ -389,3 +389,32 @@ def results_for(sent: Sequence[Sent], replies: dict[str, Reply], arrivals: dict[
             expected_flow=p.flow, timestamp=_iso(s.when), policy_hash=policy_hash_value,
         ))
     return out
+
+
+# ------------------------------------------------------------------------ judging later, from a file
+
+def reply_of(r: ProbeResult) -> Reply | None:
+    """The reply a result judged without a listener was based on (see :func:`field_verdict`)."""
+    if r.reason in ("syn-ack", "reset", "echo-reply"):
+        return Reply(r.reason, True)
+    if r.reason == "icmp-unreachable":
+        return Reply(r.reason, r.observed == "allow")
+    return None
+
+
+def confirm(results: Sequence[ProbeResult], suite: Suite, arrivals: dict[str, dict]) -> list[ProbeResult]:
+    """Judge a run sent without a listener again, now with its arrivals (one run's, by probe id)."""
+    probes = suite.by_id()
+    out = []
+    for r in results:
+        p = probes.get(r.probe)
+        if p is None:
+            raise UsageError(f"probe {r.probe!r} of the results is not in the suite; "
+                             f"hint: give the suite it was sent from")
+        if r.reason in ("not-sent", "arrived", "not-arrived", "no-reply"):  # not sent, or judged by arrival
+            out.append(r)
+            continue
+        observed, reason, replied = field_verdict(p, listened=True, arrival=arrivals.get(r.probe), reply=reply_of(r))
+        out.append(replace(r, observed=None if observed is None else observed.value, reason=reason,
+                           result=judge(p, observed, reason, replied=replied)))
+    return out

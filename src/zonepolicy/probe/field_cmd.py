@@ -197,6 +197,74 @@ def listen_command(port: int, ifaces: tuple[str, ...], output: str | None, timeo
     click.echo(f"{len(arrivals.records)} probe arrivals from {runs} run(s)", err=True)
 
 
+@probe.command("confirm")
+@click.argument("suite", type=click.Path(dir_okay=False))
+@click.argument("results_file", metavar="RESULTS.jsonl", type=click.Path(dir_okay=False))
+@click.argument("arrivals_file", metavar="ARRIVALS.jsonl", type=click.Path(dir_okay=False))
+@click.option("--run", "run_id", metavar="ID",
+              help="the run id `probe send` printed (needed when the file holds several)")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="write the judged results here instead of stdout")
+@_guarded
+def confirm_command(suite: str, results_file: str, arrivals_file: str, run_id: str | None, output: str | None) -> None:
+    """Judge a run sent without --listener again, with the arrivals file the listener kept (-o).
+
+    For sites where the listener's control channel cannot be reached: run `probe listen --port 0
+    -o arrivals.jsonl`, send without --listener, then bring the two files together.
+
+    \b
+    Exit 0 when no probe failed, 1 when one did, 2 on bad input.
+    Example: zonepolicy probe confirm suite.yaml results.jsonl arrivals.jsonl --run 5f0c9a2e -o judged.jsonl
+    """
+    import json
+
+    from .. import api
+    from ..errors import UsageError
+    from . import field
+    from .results import read_jsonl, summary, write_jsonl
+    from .suite import SuiteError, load_suite
+
+    try:
+        s = load_suite(suite)
+        with open(results_file, encoding="utf-8") as fh:
+            results = list(read_jsonl(fh.read(), results_file))
+        with open(arrivals_file, encoding="utf-8") as fh:
+            lines = fh.read().splitlines()
+    except OSError as err:
+        raise UsageError(f"{err.filename}: cannot read: {err.strerror}") from None
+    except (SuiteError, ValueError, TypeError) as err:
+        raise UsageError(str(err)) from None
+    records = []
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise UsageError(f"{arrivals_file}:{n}:{err.colno}: not JSON: {err.msg}") from None
+        if not isinstance(rec, dict) or not isinstance(rec.get("nonce"), str) or not isinstance(rec.get("probe"), str):
+            raise UsageError(f"{arrivals_file}:{n}: not an arrival record (expected the JSONL of `probe listen -o`)")
+        records.append(rec)
+    runs = sorted({r["nonce"] for r in records})
+    if run_id is None:
+        if len(runs) > 1:
+            raise UsageError(f"{arrivals_file} holds {len(runs)} runs ({', '.join(runs)}); "
+                             f"hint: pass --run with the id `probe send` printed")
+        run_id = runs[0] if runs else ""
+    arrivals: dict[str, dict] = {}
+    for rec in records:
+        if rec["nonce"] == run_id:
+            arrivals.setdefault(rec["probe"], rec)
+    judged = field.confirm(results, s, arrivals)
+    text = write_jsonl(judged)
+    if output:
+        api.write_atomically(output, text)
+    else:
+        click.echo(text, nl=False)
+    click.echo(summary(judged), err=True)
+    if any(r.result == "fail" for r in judged):
+        sys.exit(1)
+
+
 @probe.command("report")
 @click.argument("results_file", metavar="RESULTS.jsonl", type=click.Path(dir_okay=False))
 @click.option("--format", "fmt", type=click.Choice(["text", "junit", "csv", "html"]), default="text", show_default=True)
