@@ -57,20 +57,26 @@ def flow_text(f: Flow) -> str:
             f"{', '.join(e.text for e in f.destinations)} : {services}")
 
 
-def _endpoint_zones(meaning: Meaning, ep: Endpoint, side: str, names: list[str]) -> list[str]:
+def _endpoint_zones(policy: Policy, ep: Endpoint, memo: dict[int, list[str]]) -> list[str]:
+    """Zones that may hold addresses of ``ep``: a superset (a prefix overlap test, cheap), which
+    :func:`_reach` narrows exactly with packet sets."""
     if ep.is_zone:
         return list(ep.zones)
-    own = meaning.endpoint_set(ep, side)
-    return [z for z in names if own & meaning.own_addresses(z, side)]
+    found = memo.get(id(ep.networks))
+    if found is None:
+        found = memo[id(ep.networks)] = [
+            z.name for z in policy.zones
+            if z.is_any or any(n.version == m.version and n.overlaps(m) for n in ep.networks for m in z.networks)]
+    return found
 
 
 def _reach(meaning: Meaning, policy: Policy) -> dict[tuple[str, str], list[Flow]]:
     """For every pair, the flows (in policy order) that match some of its packets."""
-    names = [z.name for z in policy.zones]
     reach: dict[tuple[str, str], list[Flow]] = {}
+    memo: dict[int, list[str]] = {}  # keyed by the identity of a networks tuple, which the policy keeps alive
     for f in policy.flows:
-        srcs = dict.fromkeys(z for e in f.sources for z in _endpoint_zones(meaning, e, "src", names))
-        dsts = dict.fromkeys(z for e in f.destinations for z in _endpoint_zones(meaning, e, "dst", names))
+        srcs = dict.fromkeys(z for e in f.sources for z in _endpoint_zones(policy, e, memo))
+        dsts = dict.fromkeys(z for e in f.destinations for z in _endpoint_zones(policy, e, memo))
         fs = meaning.flow_set(f)
         if not fs:
             continue
@@ -152,8 +158,9 @@ def _fast_cell(meaning: Meaning, got: PacketSet, between: PacketSet, allows: lis
         return Cell((), True, False)
     terms = _guess(allows) if allows else None
     if terms is not None and got == between & meaning.services_set(terms):
-        # A box decomposition shows only what is there: ICMPv6 between IPv4-only zones is not.
-        shown = [t for t in terms if got & meaning.services_set((t,))]
+        # A box decomposition shows only what is there: ICMPv6 between IPv4-only zones is not. Other
+        # protocols exist in both families, so a term of theirs is there whenever the pair has packets.
+        shown = [t for t in terms if t.protocol not in ICMP_PROTOCOLS or got & meaning.services_set((t,))]
         return Cell(tuple(dict.fromkeys(format_service_term(t) for t in shown)), False, False)
     return exact_cell(meaning, meaning.allowed(), between)
 
