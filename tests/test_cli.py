@@ -245,3 +245,18 @@ def test_usage_errors_never_show_a_traceback(args, tmp_path):
     r = cli(*args, cwd=tmp_path)
     assert r.returncode == 2, (args, r.returncode, r.stderr)
     assert r.stderr.strip()
+
+
+@pytest.mark.parametrize("args", [
+    ("export", "{p}", "-o", "{bad}"),
+    ("verify", "{p}", "--format", "sarif", "-o", "{bad}"),
+    ("report", "{p}", "-o", "{bad}"),
+    ("probe", "plan", "{p}", "-o", "{bad}"),
+])
+def test_an_unwritable_output_is_bad_input_not_a_crash(tmp_path, args):
+    bad = str(tmp_path / "no-such-dir" / "out")
+    p = str(EXAMPLES / "quickstart" / "policy.zp")
+    r = run_cli(*(a.format(p=p, bad=bad) for a in args))
+    assert r.returncode == 2, r.stderr
+    assert "cannot write" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "no-such-dir").exists()

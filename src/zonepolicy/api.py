@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .diagnostics import Diagnostic, Severity, SourceMap
-from .errors import InvalidPolicy
+from .errors import InvalidPolicy, UsageError
 from .model.policy import Policy
 
 if TYPE_CHECKING:
@@ -87,13 +87,19 @@ def load_policy(path: str) -> Policy:
 
 
 def write_atomically(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` so that readers see the old file or the whole new one, never a part."""
+    """Write ``text`` to ``path`` so that readers see the old file or the whole new one, never a part.
+
+    An unwritable place is bad input (:class:`UsageError`, exit 2), not a bug in zonepolicy.
+    """
     directory = os.path.dirname(os.path.abspath(path))
     tmp = os.path.join(directory, f".{os.path.basename(path)}.tmp{os.getpid()}")
     try:
         with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
             fh.write(text)
         os.replace(tmp, path)
+    except OSError as err:
+        raise UsageError(f"cannot write {path}: {err.strerror}\n"
+                         "hint: check that the directory exists and is writable") from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

@@ -8,19 +8,7 @@ import datetime as dt
 import click
 
 from ..cli import _parse_date, _print_diags, guarded
-from ..errors import UsageError
 from ..model.values import ZoneKind
-
-
-def _write(path: str, text: str) -> None:
-    """Write the whole file atomically; an unwritable place is bad input (exit 2), not a bug."""
-    from .. import api
-
-    try:
-        api.write_atomically(path, text)
-    except OSError as err:
-        raise UsageError(f"cannot write {path}: {err.strerror}\nhint: check that the directory exists "
-                         "and is writable") from None
 
 
 @click.command()
@@ -60,7 +48,7 @@ def report(policy: str, output: str, run_verify: bool, probes: str | None, old: 
     stamp = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat() if timestamp else None
     content = gather(loaded.policy, verify=run_verify, probes=probes, old=old_policy, old_label=old or "OLD",
                      new_label=policy, today=today, timestamp=stamp)
-    _write(output, render(content))
+    api.write_atomically(output, render(content))
     parts = [f"{len(content.names)} zones"]
     if content.verification:
         parts.append(content.verification.summary)
@@ -104,6 +92,6 @@ def graph(policy: str, graph_format: str, output: str | None, level_min: int | N
     text = (render_dot(g, p.name) if graph_format == "dot" else
             render_mermaid(g) if graph_format == "mermaid" else render_svg(g))
     if output:
-        _write(output, text)
+        api.write_atomically(output, text)
     else:
         click.echo(text, nl=False)
