@@ -32,6 +32,7 @@ from typing import Iterable, Protocol, TypeVar
 
 from ..model.policy import Endpoint, Firewall, Flow, Policy, Zone
 from ..model.values import Action, Network, ServiceTerm
+from .flow_index import FlowIndex, in_ranges
 from .packet import ICMP, ICMPV6, Packet
 from .packetset import PacketSet
 
@@ -190,7 +191,17 @@ class Meaning:
         """The verdict on one connection-opening packet, with the flows that decided it."""
         sz = self.zone_of(p.family, p.src)
         dz = self.zone_of(p.family, p.dst)
-        hits = [f for f in self.policy.flows if self.flow_matches(f, p, sz, dz)]
+        index = self._cache.get(("flow-index",))
+        if index is None:
+            index = self._cache[("flow-index",)] = FlowIndex(self.policy.flows)
+        fam, src, dst = p.family, p.src, p.dst
+        hits = [c.flow for c in index.candidates(sz, dz)
+                if (c.src_ranges is None or in_ranges(fam, src, c.src_ranges))
+                and (c.dst_ranges is None or in_ranges(fam, dst, c.dst_ranges))
+                and (not c.flow.services or any(_term_matches(t, p) for t in c.flow.services))]
+        return self._decision(hits, sz, dz)
+
+    def _decision(self, hits: list[Flow], sz: str | None, dz: str | None) -> Decision:
         denies = tuple(f.id for f in hits if f.action is Action.DENY)
         allows = tuple(f.id for f in hits if f.action is Action.ALLOW)
         same = sz is not None and sz == dz
@@ -203,6 +214,12 @@ class Meaning:
             stateful = any(f.options.stateful for f in hits if f.action is Action.ALLOW)
             return Decision(action, "flow", allows, sz, dz, stateful)
         return Decision(action, "intrazone" if same else "default", (), sz, dz)
+
+    def _decide_by_scan(self, p: Packet) -> Decision:
+        """:meth:`decide` the plain way, every flow tested: the reference the index is checked against."""
+        sz = self.zone_of(p.family, p.src)
+        dz = self.zone_of(p.family, p.dst)
+        return self._decision([f for f in self.policy.flows if self.flow_matches(f, p, sz, dz)], sz, dz)
 
     # ---- all packets
     def _memo(self, key, make):
