@@ -59,6 +59,20 @@ def check_suite(policy, meaning, suite, firewall=None):
                 if a.name != b.name and not (meaning.between(a.name, b.name) & scope).is_empty():
                     assert (a.name, b.name) in pairs
         assert suite.coverage.pairs_covered == suite.coverage.pairs_total
+        # every zone whose inside traffic is a decision (intrazone deny, or flows within it) is probed inside
+        by_flows = meaning.matched(Action.ALLOW) | meaning.matched(Action.DENY)
+        decided = []
+        for z in policy.zones:
+            within = meaning.between(z.name, z.name) & scope
+            if within.is_empty() or (policy.intrazone is Action.ALLOW and (within & by_flows).is_empty()):
+                continue
+            decided.append(z.name)
+            inside = [p for p in suite.probes if p.src_zone == p.dst_zone == z.name]
+            assert inside, z.name
+            if not (within - by_flows).is_empty():
+                assert any(p.reason == "intrazone" and p.expected is policy.intrazone and not p.flows
+                           for p in inside), z.name
+        assert suite.coverage.intrazone_total == suite.coverage.intrazone_covered == len(decided)
         assert suite.coverage.flows_covered == suite.coverage.flows_total - len(suite.coverage.uncovered_flows)
 
 
@@ -79,11 +93,12 @@ def test_a_budget_of_flows_plus_pairs_keeps_full_coverage(text):
     meaning = Meaning(policy)
     full = plan_suite(policy, meaning=meaning)
     c = full.coverage
-    budget = max(1, c.flows_total - len(c.uncovered_flows) + c.pairs_total)
+    budget = max(1, c.flows_total - len(c.uncovered_flows) + c.pairs_total + c.intrazone_total)
     cut = plan_suite(policy, budget=budget, meaning=meaning)
     assert len(cut.probes) <= budget
     assert cut.coverage.flows_covered == c.flows_covered
     assert cut.coverage.pairs_covered == c.pairs_total
+    assert cut.coverage.intrazone_covered == c.intrazone_total
     # prioritising, not reshuffling: a budget keeps a prefix of the full suite
     assert cut.probes == full.probes[:len(cut.probes)]
     check_suite(policy, meaning, cut)
@@ -95,7 +110,8 @@ def test_a_small_budget_reports_what_it_leaves_out():
     assert len(suite.probes) == 3
     assert suite.coverage.flows_covered == 3
     assert len(suite.coverage.uncovered_flows) == 2
-    assert all("budget" in n for n in suite.coverage.notes)
+    flow_notes = [n for n in suite.coverage.notes if n.startswith("flow ")]
+    assert len(flow_notes) == 2 and all("budget" in n for n in flow_notes)
 
 
 def test_same_policy_same_bytes():
@@ -192,3 +208,71 @@ def test_cli_writes_the_suite_and_the_coverage(tmp_path):
     assert data["budget"] == 40 and len(data["probes"]) == 40
     assert data["coverage"]["flows_covered"] == 5
     assert all(p["iif"].startswith("eth") and p["oif"].startswith("eth") for p in data["probes"])
+
+
+INTRAZONE = """
+policy inside {{ default deny; intrazone {stance} }}
+zone a {{ networks 10.1.0.0/16 }}
+zone a.x {{ networks 10.1.1.0/24 }}
+zone b {{ networks 10.2.0.0/16 }}
+allow a -> b : https
+{flows}
+firewall fw {{ target nftables; interface eth0 -> a; interface eth1 -> b }}
+"""
+
+
+def test_intrazone_deny_gets_probes_inside_every_zone():
+    policy = load_policy_text(INTRAZONE.format(stance="deny", flows="allow b -> b : ssh"))
+    meaning = Meaning(policy)
+    suite = plan_suite(policy, meaning=meaning)
+    check_suite(policy, meaning, suite)
+    inside = {}
+    for p in suite.probes:
+        if p.src_zone == p.dst_zone:
+            inside.setdefault(p.src_zone, []).append(p)
+    assert sorted(inside) == ["a", "a.x", "b"]
+    for z, probes in inside.items():
+        stance = [p for p in probes if p.note.startswith(f"intrazone {z}, no flow")]
+        assert len(stance) == 1 and stance[0].reason == "intrazone", z
+        assert stance[0].expected is Action.DENY and stance[0].kind == "negative"
+        # from one host to another: a packet to itself never leaves the host
+        assert stance[0].packet.src != stance[0].packet.dst
+    # inside b ssh is allowed by its flow, and a probe says so
+    ssh = [p for p in inside["b"] if p.reason == "flow"]
+    assert ssh and all(p.expected is Action.ALLOW and p.packet.dport == 22 for p in ssh)
+    assert (suite.coverage.intrazone_total, suite.coverage.intrazone_covered) == (3, 3)
+
+
+def test_intrazone_allow_without_flows_inside_plans_nothing_inside():
+    policy = load_policy_text(INTRAZONE.format(stance="allow", flows=""))
+    suite = plan_suite(policy)
+    assert not [p for p in suite.probes if p.note.startswith("intrazone")]
+    assert suite.coverage.intrazone_total == 0
+
+
+def test_intrazone_allow_with_a_deny_inside_probes_that_zone_only():
+    policy = load_policy_text(INTRAZONE.format(stance="allow", flows="deny a.x -> a.x : telnet"))
+    meaning = Meaning(policy)
+    suite = plan_suite(policy, meaning=meaning)
+    check_suite(policy, meaning, suite)
+    inside = [p for p in suite.probes if p.note.startswith("intrazone")]
+    assert {p.src_zone for p in inside} == {"a.x"}
+    assert any(p.expected is Action.DENY and p.flows == (policy.flows[1].id,) for p in inside)
+    assert any(p.expected is Action.ALLOW and p.reason == "intrazone" for p in inside)
+
+
+def test_intrazone_with_a_firewall_is_noted_not_probed(tmp_path):
+    text = INTRAZONE.format(stance="deny", flows="")
+    policy = load_policy_text(text)
+    suite = plan_suite(policy, "fw")
+    assert not [p for p in suite.probes if p.src_zone == p.dst_zone]  # none crosses fw
+    assert suite.coverage.intrazone_total == 0
+    assert any("3 zone(s) with intrazone decisions" in n and "firewall fw" in n for n in suite.coverage.notes)
+    path = tmp_path / "inside.zp"
+    path.write_text(text)
+    r = run_cli("probe", "plan", str(path), "-o", str(tmp_path / "suite.yaml"))
+    assert r.returncode == 0, r.stderr
+    assert "intrazone covered 3/3" in r.stderr
+    data = yaml.safe_load((tmp_path / "suite.yaml").read_text())
+    assert (data["coverage"]["intrazone_total"], data["coverage"]["intrazone_covered"]) == (3, 3)
+    assert suite_from_dict(data).coverage.intrazone_covered == 3

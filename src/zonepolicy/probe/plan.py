@@ -8,11 +8,12 @@ What it plans, in three tiers (the budget takes whole tiers first, round-robin w
 
 0. coverage — one packet for every allowed flow that has an allowed packet in scope, and one for
    every ordered pair of distinct zones in scope (a denied packet when the pair has one, else an
-   allowed one);
+   allowed one), and one for every zone whose inside traffic the policy decides (``intrazone deny``,
+   or flows that match packets within the zone): a packet no flow matches, judged by the stance;
 1. boundaries — per allowed flow: the first and last port of each port range, each protocol of its
    services (ICMP with its type and code), each address family, the first and last usable host of
    every source and destination prefix; per deny flow one packet it denies; per zone pair a denied
-   packet of the other family;
+   packet of the other family; per such zone a packet within it denied and one allowed by flows;
 2. near misses — port-1 and port+1 just outside a range, the other of TCP/UDP on the same port, a
    sibling zone (or another zone on the same firewall) as the destination or source.
 
@@ -283,7 +284,8 @@ class Planner:
                 between = src & self.m.own_addresses(b, "dst")
                 if not between.is_empty():
                     pair_groups.append(self._pair_group(a, b, between))
-        groups = flow_groups + pair_groups
+        intra_groups = self._intrazone_groups(names, notes)
+        groups = flow_groups + pair_groups + intra_groups
         probes = self._realise(groups, budget)
         flows_total = relevant
         covered_flows = {f for p in probes if p.expected is Action.ALLOW for f in p.flows}
@@ -295,16 +297,68 @@ class Planner:
             if fid not in covered_flows and f"flow {fid}" in planned:
                 uncovered.append(fid)
                 notes.append(f"flow {fid}: left out by the budget")
+        intra_all = [g.pair for g in intra_groups if g.pair is not None]
         coverage = Coverage(
             flows_total=flows_total,
             flows_covered=sum(1 for fid in allow_ids if fid in covered_flows),
             pairs_total=len(pairs_all),
             pairs_covered=sum(1 for a, b in pairs_all if (a, b) in pairs_done),
+            intrazone_total=len(intra_all),
+            intrazone_covered=sum(1 for pair in intra_all if pair in pairs_done),
             uncovered_flows=tuple(uncovered), notes=tuple(notes),
         )
         return Suite(policy=self.policy.name, policy_hash=policy_hash(self.policy),
                      firewall=self.fw.name if self.fw else None, probes=tuple(probes), coverage=coverage,
                      budget=budget)
+
+    def _intrazone_groups(self, names: list[str], notes: list[str]) -> list[_Group]:
+        """Packets within one zone, where the policy makes them a decision worth probing.
+
+        Under ``intrazone allow`` with no flow inside a zone every packet within it passes by the
+        stance and there is nothing to tell apart; under ``intrazone deny``, or where flows allow or
+        deny packets inside the zone, a firewall between two parts of the zone must enforce it.
+        A firewall sees such packets only when the zone sits behind two of its interfaces, which
+        the language forbids (ZP219), so with a firewall they are outside its scope and noted.
+        """
+        deny_stance = self.policy.intrazone is Action.DENY
+        by_flows = self.m.matched(Action.ALLOW) | self.denied_by_flows
+        groups: list[_Group] = []
+        out_of_scope = 0
+        for z in names:
+            within = self.m.between(z, z)
+            if within.is_empty():
+                continue
+            flows_within = within & by_flows
+            if not deny_stance and flows_within.is_empty():
+                continue
+            crossing = within & self.scope
+            if crossing.is_empty():
+                out_of_scope += 1
+                continue
+            stance = crossing - by_flows
+            stance_kind = "negative" if deny_stance else "boundary"
+            wants = [
+                _Want(stance, stance_kind, f"intrazone {z}, no flow matches (intrazone {self.policy.intrazone.value})"),
+                _Want(crossing & self.denied_by_flows, "negative", f"intrazone {z}, denied by a flow"),
+                _Want(crossing & self.allowed & by_flows, "boundary", f"intrazone {z}, allowed by a flow"),
+            ]
+            wants = [_Want(self._two_hosts(w.packets), w.kind, w.note) for w in wants if not w.packets.is_empty()]
+            g = _Group(f"intrazone {z}", (z, z))
+            g.tiers[0].append(wants[0])  # the zone's coverage probe; the others are boundaries
+            g.tiers[1].extend(wants[1:])
+            groups.append(g)
+        if out_of_scope and self.fw is not None:
+            notes.append(f"{out_of_scope} zone(s) with intrazone decisions: their packets do not cross firewall "
+                         f"{self.fw.name} (a zone sits behind one interface); plan without --firewall to probe them")
+        return groups
+
+    def _two_hosts(self, s: PacketSet) -> PacketSet:
+        """``s`` without the packets from a host to itself when it has others: those never leave the host."""
+        p = self.pick(s)
+        if p is None or p.src != p.dst:
+            return s
+        other = s - PacketSet.build(family=p.family, dst=[(p.dst, p.dst)])
+        return s if other.is_empty() else other
 
     def _why_not(self, flow: Flow, fs: PacketSet) -> str:
         if fs.is_empty():
@@ -382,6 +436,7 @@ def plan_suite(policy: Policy, firewall: str | None = None, budget: int | None =
 def coverage_text(suite: Suite) -> str:
     c = suite.coverage
     lines = [f"{len(suite.probes)} probes; flows covered {c.flows_covered}/{c.flows_total}, "
-             f"zone pairs covered {c.pairs_covered}/{c.pairs_total}"]
+             f"zone pairs covered {c.pairs_covered}/{c.pairs_total}"
+             + (f", intrazone covered {c.intrazone_covered}/{c.intrazone_total}" if c.intrazone_total else "")]
     lines += [f"  {n}" for n in c.notes]
     return "\n".join(lines)

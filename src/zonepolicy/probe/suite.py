@@ -77,6 +77,8 @@ class Coverage:
     flows_covered: int = 0
     pairs_total: int = 0         # ordered zone pairs in scope
     pairs_covered: int = 0
+    intrazone_total: int = 0     # zones whose intrazone packets the policy decides (see probe/plan.py)
+    intrazone_covered: int = 0
     uncovered_flows: tuple[str, ...] = ()   # with the reason in ``notes``
     notes: tuple[str, ...] = ()
 
@@ -145,6 +147,7 @@ def suite_to_dict(s: Suite) -> dict[str, Any]:
         "coverage": {
             "flows_total": c.flows_total, "flows_covered": c.flows_covered,
             "pairs_total": c.pairs_total, "pairs_covered": c.pairs_covered,
+            "intrazone_total": c.intrazone_total, "intrazone_covered": c.intrazone_covered,
             "uncovered_flows": list(c.uncovered_flows), "notes": list(c.notes),
         },
         "probes": [probe_to_dict(p) for p in s.probes],
@@ -236,6 +239,7 @@ def suite_from_dict(d: Any, where: str = "suite") -> Suite:
     coverage = Coverage(
         flows_total=int(c.get("flows_total", 0)), flows_covered=int(c.get("flows_covered", 0)),
         pairs_total=int(c.get("pairs_total", 0)), pairs_covered=int(c.get("pairs_covered", 0)),
+        intrazone_total=int(c.get("intrazone_total", 0)), intrazone_covered=int(c.get("intrazone_covered", 0)),
         uncovered_flows=tuple(c.get("uncovered_flows", ()) or ()), notes=tuple(c.get("notes", ()) or ()),
     )
     fw = d.get("firewall")
