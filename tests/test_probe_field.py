@@ -507,3 +507,34 @@ def test_listener_without_control_channel_keeps_arrivals_in_its_file(lab, files)
     assert (res["p01"].reason, res["p01"].result) == ("arrived", "pass")  # judged by its RST before, now by arrival
     c = run_cli("probe", "confirm", str(files / "suite.yaml"), str(files / "sent.jsonl"), str(files / "p.zp"))
     assert c.returncode == 2 and "p.zp:1:" in c.stderr and "not JSON" in c.stderr
+
+
+def test_rebased_sources_are_decided_again_by_the_policy():
+    pol = load_policy_text(POLICY + "address admin = 192.0.2.12\nallow admin -> beta : ssh\n")
+    m = Meaning(pol)
+    planned = [_probe(m, "s1", "192.0.2.12", B4, TCP, 22), _probe(m, "s2", "192.0.2.12", B4, TCP, 443),
+               _probe(m, "s3", A6, B6, TCP, 22)]
+    assert [p.expected for p in planned] == [Action.ALLOW, Action.ALLOW, Action.DENY]
+    rebased = field.rebase_sources(m, planned, [A4], "alpha")
+    assert [str(p.packet.src_ip) for p in rebased] == [A4, A4, A6]  # no IPv6 source given: kept
+    # ssh was allowed for the admin address only: from this host the policy says deny
+    assert [p.expected for p in rebased] == [Action.DENY, Action.ALLOW, Action.DENY]
+    assert rebased[0].flows == () and "source rebased from 192.0.2.12" in rebased[0].note
+    with pytest.raises(field.UsageError, match="is in zone 'beta', not in 'alpha'"):
+        field.rebase_sources(m, planned, [B4], "alpha")
+
+
+@needs_root
+def test_send_from_this_hosts_own_address_instead_of_the_planned_one(lab, listener, files, policy):
+    m = Meaning(policy)
+    probes = (_probe(m, "q1", "192.0.2.12", B4, TCP, 443), _probe(m, "q2", "192.0.2.12", B4, TCP, 22),
+              _probe(m, "q3", "2001:db8::a:0:0:99", B6, ICMPV6, 0, 128))
+    (files / "planned.yaml").write_text(dump_suite(Suite(policy=policy.name, policy_hash=policy_hash(policy),
+                                                         probes=probes)), encoding="utf-8")
+    r = _send(lab, files, "--listener", f"{B4}:47001", suite="planned.yaml")
+    assert r.returncode == 2 and "not an address of this host" in r.stderr
+    r = _send(lab, files, "--listener", f"{B4}:47001", "--source", A4, "--source", A6, "-o",
+              str(files / "q.jsonl"), suite="planned.yaml")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "3 probes, 3 passed, 0 failed, 0 inconclusive"
+    assert sorted(a["src"] for a in listener.stop()) == sorted([A4, A6])  # q1 and q3 arrived, from this host

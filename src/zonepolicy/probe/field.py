@@ -147,6 +147,42 @@ def interlock(meaning: Meaning, suite: Suite, probes: Iterable[Probe], *, allow_
     return refusals
 
 
+def rebase_sources(meaning: Meaning, probes: Sequence[Probe], sources: Sequence[str], zone: str) -> list[Probe]:
+    """Probes sent from this host's own ``sources`` (one per family) instead of the planned ones.
+
+    The planner picks source addresses from the policy (a prefix's first host, an address object);
+    a tester's host owns others. The verdict is the policy's for the packet actually sent, so each
+    rebased probe is decided again; what the planned source was probing (a prefix boundary, an
+    address object's flow) is then probed from this address instead.
+    """
+    import ipaddress
+
+    by_family: dict[int, int] = {}
+    for text in sources:
+        try:
+            a = ipaddress.ip_address(text)
+        except ValueError:
+            raise UsageError(f"--source {text!r}: not an IP address") from None
+        if a.version in by_family:
+            raise UsageError(f"--source given twice for IPv{a.version}")
+        z = meaning.zone_of(a.version, int(a))
+        if z != zone:
+            raise UsageError(f"--source {a} is in zone '{z}', not in '{zone}' (--from)")
+        by_family[a.version] = int(a)
+    out = []
+    for p in probes:
+        src = by_family.get(p.packet.family)
+        if src is None or src == p.packet.src:
+            out.append(p)
+            continue
+        pk = replace(p.packet, src=src)
+        d = meaning.decide(pk)
+        out.append(replace(p, packet=pk, expected=d.action, flows=d.flows, reason=d.reason,
+                           stateful=d.allowed and d.stateful,
+                           note=(p.note + "; " if p.note else "") + f"source rebased from {p.packet.src_ip}"))
+    return out
+
+
 def prepare(probes: Sequence[Probe], nonce: str) -> list[Sent]:
     """Give every probe its run-unique source port / identifier, tag and reply key."""
     base = int(nonce, 16)

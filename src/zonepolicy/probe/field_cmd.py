@@ -48,11 +48,14 @@ def _need_root(what: str) -> None:
               help="how long to wait for replies after the last probe")
 @click.option("--allow-internet", is_flag=True, help="also send to destinations in the catch-all (internet) zone")
 @click.option("--spoof", is_flag=True, help="also send from source addresses this host does not own")
+@click.option("--source", "sources", multiple=True, metavar="ADDR",
+              help="send from this address of this host instead of the planned sources (one per IP family; "
+                   "verdicts decided again by the policy)")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="write results (JSONL) here")
 @_guarded
 def send_command(suite: str, policy_path: str, from_zone: str, to_zones: tuple[str, ...], rate: float, dry_run: bool,
                  site: str | None, listener: str | None, iface: str | None, wait: float, allow_internet: bool,
-                 spoof: bool, output: str | None) -> None:
+                 spoof: bool, sources: tuple[str, ...], output: str | None) -> None:
     """Send SUITE's probes from zone ZONE on this host, and judge them by arrival and reply.
 
     Verdicts: a probe the listener saw arrived (allow); with a listener, one it did not see and
@@ -99,7 +102,10 @@ def send_command(suite: str, policy_path: str, from_zone: str, to_zones: tuple[s
             socket.if_nametoindex(iface)
         except OSError:
             raise UsageError(f"--iface {iface}: no such interface on this host") from None
-    refusals = field.interlock(Meaning(pol), s, chosen, allow_internet=allow_internet, spoof=spoof)
+    meaning = Meaning(pol)
+    if sources:
+        chosen = field.rebase_sources(meaning, chosen, sources, from_zone)
+    refusals = field.interlock(meaning, s, chosen, allow_internet=allow_internet, spoof=spoof)
     if refusals:
         shown = "\n  ".join(refusals[:20])
         more = f"\n  … and {len(refusals) - 20} more" if len(refusals) > 20 else ""
