@@ -72,19 +72,25 @@ _SEPARATOR = re.compile(r"[\s,;]*")
 
 def _scan(rx: re.Pattern[str], text: str, start: int, end: int) -> list[re.Match[str]] | None:
     """The items of a list region, matched in place (no end bound, so lookaheads see what the lexer sees)."""
-    found = []
-    pos = _SEPARATOR.match(text, start).end()
-    while pos < end:
+    found: list[re.Match[str]] = []
+    skip = _SEPARATOR.match
+    pos = start
+    while True:
+        sep = skip(text, pos)  # the separator pattern matches everywhere (possibly empty)
+        pos = sep.end() if sep is not None else pos
+        if pos >= end:
+            return found
         m = rx.match(text, pos)
         if m is None or m.end() > end or m.end() == pos:
             return None
         found.append(m)
-        pos = _SEPARATOR.match(text, m.end()).end()
-    return found
+        pos = m.end()
 
 
 # A region's items are cached as templates, with offsets relative to the region's start:
 # (kind, start, end, argument) where argument is None or (token type, text, start, end).
+_Arg = tuple[str, str, int, int]
+_Template = tuple[str, int, int, "_Arg | None"]
 
 def _arg(m: re.Match[str], group: str, start: int, toktype: str) -> tuple[str, str, int, int]:
     return (toktype, m.group(group), m.start(group) - start, m.end(group) - start)
@@ -94,7 +100,7 @@ def _endpoint_templates(text: str, start: int, end: int) -> tuple | None:
     matches = _scan(_regexes()["ep"], text, start, end)
     if matches is None:
         return None
-    out = []
+    out: list[_Template] = []
     for m in matches:
         a, b = m.start() - start, m.end() - start
         if m.group("zq"):
@@ -129,7 +135,7 @@ def _option_templates(text: str, start: int, end: int) -> tuple | None:
     matches = _scan(_regexes()["opt"], text, start, end)
     if matches is None:
         return None
-    out = []
+    out: list[_Template] = []
     for m in matches:
         a, b = m.start() - start, m.end() - start
         if m.group("bare"):
