@@ -94,6 +94,9 @@ class Planner:
         for pref in self._prefs:
             self._all_prefs = self._all_prefs & pref
         self._zones = {z.name: z for z in policy.zones}
+        self._picked: dict[PacketSet, Packet | None] = {}
+        self._family: dict[str | None, list[str]] | None = None  # zone names by parent (see _neighbours)
+        self._fw_zones: list[tuple[Firewall, frozenset[str]]] = []
 
     # ------------------------------------------------------------ choosing a packet
     def _preferences(self) -> list[PacketSet]:
@@ -120,6 +123,14 @@ class Planner:
 
     def pick(self, s: PacketSet) -> Packet | None:
         """The packet of ``s`` the probe should be: see the module docstring for the preferences."""
+        # The same set is often asked twice (a pair's first denied packet decides its other-family
+        # want, then is realised): sets are hashed by their BDD node, so remember the answer.
+        if s in self._picked:
+            return self._picked[s]
+        found = self._picked[s] = self._pick(s)
+        return found
+
+    def _pick(self, s: PacketSet) -> Packet | None:
         if s.is_empty():
             return None
         everything = s & self._all_prefs  # usually not empty: then it is what the greedy loop reaches
@@ -206,14 +217,21 @@ class Planner:
     def _neighbours(self, zones: Iterable[str]) -> list[str]:
         """Zones next to ``zones``: their siblings, and the zones sharing a firewall with them."""
         mine = set(zones)
+        if self._family is None:  # once per planner: a province asks for every flow's zones
+            self._family = {}
+            for s in self.policy.zones:
+                self._family.setdefault(s.parent, []).append(s.name)
+            self._fw_zones = [(f, frozenset(f.zones())) for f in self.policy.firewalls]
         out: set[str] = set()
         for z in mine:
-            parent = self._zones[z].parent
-            out.update(s.name for s in self.policy.zones if s.parent == parent and s.name not in mine)
-        firewalls = [self.fw] if self.fw else [f for f in self.policy.firewalls if mine & set(f.zones())]
-        for f in firewalls:
-            out.update(z for z in f.zones() if z not in mine)
-        return sorted(out)
+            out.update(self._family.get(self._zones[z].parent, ()))
+        if self.fw:
+            out.update(self.fw.zones())
+        else:
+            for _, fz in self._fw_zones:
+                if mine & fz:
+                    out.update(fz)
+        return sorted(out - mine)
 
     def _zone_misses(self, flow: Flow) -> list[_Want]:
         services = self.m.services_set(flow.services)
@@ -371,12 +389,15 @@ class Planner:
 
     def _order(self, groups: list[_Group]) -> Iterable[_Want]:
         for tier in range(3):
-            lists = [g.tiers[tier] for g in groups]
-            depth = max((len(x) for x in lists), default=0)
-            for i in range(depth):
+            # round i visits the groups that still have an i-th want, in group order; dropping the
+            # exhausted ones keeps a province (thousands of groups, a few deep ones) linear
+            lists = [x for x in (g.tiers[tier] for g in groups) if x]
+            i = 0
+            while lists:
                 for x in lists:
-                    if i < len(x):
-                        yield x[i]
+                    yield x[i]
+                i += 1
+                lists = [x for x in lists if len(x) > i]
 
     def _realise(self, groups: list[_Group], budget: int | None) -> list[Probe]:
         seen: set[Packet] = set()

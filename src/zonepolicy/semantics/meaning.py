@@ -205,15 +205,23 @@ class Meaning:
         denies = tuple(f.id for f in hits if f.action is Action.DENY)
         allows = tuple(f.id for f in hits if f.action is Action.ALLOW)
         same = sz is not None and sz == dz
-        allowed = verdict_law(Bit(bool(allows)), Bit(bool(denies)), Bit(same),
-                              Bit(self.policy.intrazone is Action.ALLOW), Bit(self.policy.default is Action.ALLOW))
-        action = Action.ALLOW if allowed.value else Action.DENY
+        action = self._verdict(bool(allows), bool(denies), same)
         if denies:
             return Decision(action, "flow", denies, sz, dz)
         if allows:
             stateful = any(f.options.stateful for f in hits if f.action is Action.ALLOW)
             return Decision(action, "flow", allows, sz, dz, stateful)
         return Decision(action, "intrazone" if same else "default", (), sz, dz)
+
+    def _verdict(self, allow: bool, deny: bool, same: bool) -> Action:
+        """:func:`verdict_law` on one packet's facts; eight possible facts, so each is worked out once."""
+        key = ("verdict", allow, deny, same)
+        found = self._cache.get(key)
+        if found is None:
+            law = verdict_law(Bit(allow), Bit(deny), Bit(same),
+                              Bit(self.policy.intrazone is Action.ALLOW), Bit(self.policy.default is Action.ALLOW))
+            found = self._cache[key] = Action.ALLOW if law.value else Action.DENY
+        return found
 
     def _decide_by_scan(self, p: Packet) -> Decision:
         """:meth:`decide` the plain way, every flow tested: the reference the index is checked against."""
