@@ -30,14 +30,17 @@ def _guarded(fn):
 @click.argument("policy", type=click.Path(dir_okay=False))
 @click.option("--firewall", metavar="NAME", help="plan only packets that cross this firewall (records iif/oif)")
 @click.option("--budget", type=int, metavar="N",
-              help="at most N probes: first one per allowed flow and zone pair, then boundaries, then near misses")
+              help="at most N probes: first one per allowed flow, zone pair and zone with intrazone decisions, "
+                   "then boundaries, then near misses")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="write the suite here instead of stdout")
 @_guarded
 def plan_command(policy: str, firewall: str | None, budget: int | None, output: str | None) -> None:
     """Derive a probe suite (YAML) from POLICY, with the verdict the policy gives every probe.
 
-    The coverage summary (flows and zone pairs covered, flows that cannot be probed and why) goes to
-    stderr and into the suite.
+    The coverage summary (flows, zone pairs and zones with intrazone decisions covered, flows that
+    cannot be probed and why) goes to stderr and into the suite. Packets within one zone are planned
+    when the policy decides them (intrazone deny, or flows inside the zone); they never cross one
+    firewall, so with --firewall they are only noted.
 
     \b
     Examples:
@@ -54,10 +57,7 @@ def plan_command(policy: str, firewall: str | None, budget: int | None, output: 
     pol = api.load_policy(policy)
     suite = plan_suite(pol, firewall, budget)
     text = dump_suite(suite)
-    if output:
-        api.write_atomically(output, text)
-    else:
-        click.echo(text, nl=False)
+    _cli()._emit(text, output)
     click.echo(coverage_text(suite), err=True)
 
 
@@ -82,7 +82,6 @@ def simulate_command(suite: str, rules: tuple[str, ...], rules_format: str | Non
       zonepolicy probe simulate suite.yaml --rules fw.iptables --rules fw.ip6tables -o results.jsonl
       nft list ruleset > live.nft && zonepolicy probe simulate suite.yaml --rules live.nft
     """
-    from .. import api
     from ..errors import UsageError
     from .results import summary, write_jsonl
     from .simulate import load_ruleset, simulate
@@ -95,10 +94,7 @@ def simulate_command(suite: str, rules: tuple[str, ...], rules_format: str | Non
     ruleset = load_ruleset(rules, rules_format, s.firewall)
     results = simulate(s, ruleset)
     text = write_jsonl(results)
-    if output:
-        api.write_atomically(output, text)
-    else:
-        click.echo(text, nl=False)
+    _cli()._emit(text, output)
     by_id = s.by_id()
     for r in results:
         if r.result == "fail":
