@@ -22,6 +22,12 @@ def _guarded(fn):
     return run
 
 
+def _emit(text: str, output: str | None) -> None:
+    from .. import cli
+
+    cli._emit(text, output)
+
+
 def _need_root(what: str) -> None:
     import os
 
@@ -223,7 +229,6 @@ def confirm_command(suite: str, results_file: str, arrivals_file: str, run_id: s
     """
     import json
 
-    from .. import api
     from ..errors import UsageError
     from . import field
     from .results import read_jsonl, summary, write_jsonl
@@ -262,10 +267,7 @@ def confirm_command(suite: str, results_file: str, arrivals_file: str, run_id: s
             arrivals.setdefault(rec["probe"], rec)
     judged = field.confirm(results, s, arrivals)
     text = write_jsonl(judged)
-    if output:
-        api.write_atomically(output, text)
-    else:
-        click.echo(text, nl=False)
+    _emit(text, output)
     click.echo(summary(judged), err=True)
     if any(r.result == "fail" for r in judged):
         sys.exit(1)
@@ -318,10 +320,7 @@ def report_command(results_file: str, fmt: str, policy_path: str | None, output:
         pol = api.load_policy(policy_path)
         zones = {z.name: z.description for z in pol.zones if z.description}
     out = render(results, fmt, zones=zones)
-    if output:
-        api.write_atomically(output, out)
-    else:
-        click.echo(out, nl=False)
+    _emit(out, output)
     if fmt != "text" or output:
         click.echo(summary(results), err=True)
     if any(r.result == "fail" for r in results):

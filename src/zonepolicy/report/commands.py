@@ -7,7 +7,7 @@ import datetime as dt
 
 import click
 
-from ..cli import _parse_date, _print_diags, guarded
+from ..cli import _emit, _parse_date, _print_diags, guarded
 from ..model.values import ZoneKind
 
 
@@ -91,7 +91,4 @@ def graph(policy: str, graph_format: str, output: str | None, level_min: int | N
     g = policy_graph(p, level_min=level_min, kinds=kinds)
     text = (render_dot(g, p.name) if graph_format == "dot" else
             render_mermaid(g) if graph_format == "mermaid" else render_svg(g))
-    if output:
-        api.write_atomically(output, text)
-    else:
-        click.echo(text, nl=False)
+    _emit(text, output)
