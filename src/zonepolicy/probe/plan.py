@@ -29,6 +29,7 @@ whenever the set is not empty. ``pick`` is deterministic, so the same policy giv
 from __future__ import annotations
 
 import difflib
+import functools
 import ipaddress
 from dataclasses import dataclass, field
 from typing import Iterable
@@ -432,10 +433,13 @@ class Planner:
         )
 
 
+# A province's flows name the same few hundred ports over and over; the sets are immutable.
+@functools.lru_cache(maxsize=4096)
 def _proto(p: int) -> PacketSet:
     return PacketSet.build(proto=[(p, p)])
 
 
+@functools.lru_cache(maxsize=4096)
 def _dport(port: int) -> PacketSet:
     return PacketSet.build(proto=[(TCP, TCP), (UDP, UDP), (SCTP, SCTP)], dport=[(port, port)])
 
