@@ -70,3 +70,41 @@ def test_tutorial_runs_as_written(tmp_path: Path, path: Path):
             f"{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
         ran += 1
     assert ran >= 5
+
+
+# ---------------------------------------------------------------- links
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to '-'."""
+    text = re.sub(r"`", "", heading.strip().lower())
+    return re.sub(r"[^\w\- ]", "", text).replace(" ", "-")
+
+
+def _anchors(page: Path) -> set[str]:
+    text = FENCE_FREE(page.read_text(encoding="utf-8"))
+    return {_slug(m.group(1)) for m in re.finditer(r"^#+ (.+)$", text, re.M)}
+
+
+def FENCE_FREE(markdown: str) -> str:  # noqa: N802 - reads like the constant it stands for
+    return re.sub(r"^```.*?^```", "", markdown, flags=re.M | re.S)
+
+
+LINKED_PAGES = TUTORIALS + [REPO / "docs" / "ci.md", REPO / "editors" / "vscode" / "README.md", REPO / "README.md"]
+
+
+@pytest.mark.parametrize("page", LINKED_PAGES, ids=lambda p: str(p.relative_to(REPO)))
+def test_relative_links_and_anchors_resolve(page: Path):
+    text = FENCE_FREE(page.read_text(encoding="utf-8"))
+    if page.name == "README.md" and page.parent == REPO:
+        text = text.split("## Documentation", 1)[1].split("\n## ", 1)[0]
+    broken = []
+    for target in re.findall(r"\]\(([^)\s]+)\)", text):
+        if re.match(r"[a-z]+://", target):
+            continue
+        path, _, anchor = target.partition("#")
+        dest = (page.parent / path).resolve() if path else page
+        if not dest.exists():
+            broken.append(target)
+        elif anchor and dest.suffix == ".md" and anchor not in _anchors(dest):
+            broken.append(target)
+    assert not broken
