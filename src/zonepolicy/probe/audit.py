@@ -24,14 +24,13 @@ Reading is done here with :mod:`struct` (no capture library at run time).
 
 from __future__ import annotations
 
-import ipaddress
 import struct
 from dataclasses import dataclass, field
 from typing import BinaryIO, Iterator
 
 from ..errors import UsageError
 from ..semantics.meaning import Meaning
-from ..semantics.packet import ICMP, ICMPV6, PORT_PROTOCOLS, PROTOCOL_NAMES, SCTP, TCP, UDP, Packet
+from ..semantics.packet import ICMP, ICMP_PROTOCOLS, ICMPV6, PORT_PROTOCOLS, SCTP, TCP, UDP, Packet
 
 
 class CaptureError(UsageError):
@@ -188,7 +187,7 @@ def _transport(family: int, src: int, dst: int, proto: int, t: bytes, quoted: bo
             elif not quoted:  # an ICMP error quotes only 8 bytes of TCP: ports, no flags
                 return Header(family, src, dst, proto, sport, dport, truncated=True)
         return Header(family, src, dst, proto, sport, dport, tcp_flags=flags)
-    if proto in (ICMP, ICMPV6):
+    if proto in ICMP_PROTOCOLS:
         if len(t) < 4:
             return Header(family, src, dst, proto, truncated=True)
         itype, code = t[0], t[1]
@@ -218,7 +217,7 @@ SYN, ACK = 0x02, 0x10
 
 
 def _key(h: Header) -> tuple:
-    if h.proto in (ICMP, ICMPV6):
+    if h.proto in ICMP_PROTOCOLS:
         if h.icmp_type == _ECHO_REQUEST[h.proto]:
             return (h.family, h.proto, h.src, h.ident, h.dst, 0)
         if h.icmp_type == _ECHO_REPLY[h.proto]:
@@ -235,22 +234,9 @@ def _reverse(k: tuple) -> tuple:
 def canonical(h: Header) -> Packet:
     if h.proto in PORT_PROTOCOLS:
         return Packet(h.family, h.src, h.dst, h.proto, h.sport, h.dport)
-    if h.proto in (ICMP, ICMPV6):
+    if h.proto in ICMP_PROTOCOLS:
         return Packet(h.family, h.src, h.dst, h.proto, icmp_type=h.icmp_type, icmp_code=h.icmp_code)
     return Packet(h.family, h.src, h.dst, h.proto)
-
-
-def five_tuple(h: Header) -> str:
-    cls = ipaddress.IPv4Address if h.family == 4 else ipaddress.IPv6Address
-    src, dst = cls(h.src), cls(h.dst)
-    name = PROTOCOL_NAMES.get(h.proto, f"proto {h.proto}")
-    if h.proto in PORT_PROTOCOLS and not h.fragment and not h.truncated:
-        if h.family == 6:
-            return f"{name} [{src}]:{h.sport} -> [{dst}]:{h.dport}"
-        return f"{name} {src}:{h.sport} -> {dst}:{h.dport}"
-    if h.proto in (ICMP, ICMPV6) and not h.truncated:
-        return f"{name} {src} -> {dst} type {h.icmp_type} code {h.icmp_code}"
-    return f"{name} {src} -> {dst}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,7 +291,7 @@ class Auditor:
         reverse = _reverse(k)
         if self.conns.get(k) or self.conns.get(reverse):
             return  # continuation or reply of a connection an allowed stateful packet opened
-        if h.proto in (ICMP, ICMPV6) and _is_error(h.proto, h.icmp_type):
+        if h.proto in ICMP_PROTOCOLS and _is_error(h.proto, h.icmp_type):
             q = h.quoted
             if q is not None and not q.truncated and (_key(q) in self.conns or _reverse(_key(q)) in self.conns):
                 return
@@ -340,13 +326,14 @@ class Auditor:
             return h.tcp_flags is not None and h.tcp_flags & SYN != 0 and h.tcp_flags & ACK == 0
         if h.proto in (UDP, SCTP):
             return True
-        if h.proto in (ICMP, ICMPV6):
+        if h.proto in ICMP_PROTOCOLS:
             return h.icmp_type not in _REPLIES[h.proto] and not _is_error(h.proto, h.icmp_type)
         return True
 
     def _flag(self, number: int, h: Header, why: str, flows: tuple[str, ...] = ()) -> None:
+        # feed() never flags a fragment or a cut-off header, so every field shown was read
         self.result.findings.append(Finding(
-            number, five_tuple(h), self.m.zone_of(h.family, h.src), self.m.zone_of(h.family, h.dst), why, flows))
+            number, str(canonical(h)), self.m.zone_of(h.family, h.src), self.m.zone_of(h.family, h.dst), why, flows))
 
 
 def audit_capture(path: str, meaning: Meaning) -> Audit:

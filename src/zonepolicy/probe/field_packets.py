@@ -19,7 +19,7 @@ import ipaddress
 import struct
 from dataclasses import dataclass
 
-from ..semantics.packet import ICMP, ICMPV6, SCTP, TCP, UDP, Packet
+from ..semantics.packet import ICMP, ICMPV6, PORT_PROTOCOLS, SCTP, TCP, UDP, Packet
 
 MAGIC = b"ZP1 "
 MAX_TAG = 200
@@ -127,7 +127,7 @@ def decode(data: bytes, *, quoted: bool = False) -> Decoded | None:
 
 def _transport(family: int, src: str, dst: str, proto: int, body: bytes, quoted: bool) -> Decoded | None:
     base = Decoded(family, src, dst, proto)
-    if proto in (TCP, UDP, SCTP):
+    if proto in PORT_PROTOCOLS:
         if len(body) < 8:
             return base if quoted else None
         sport, dport = struct.unpack_from("!HH", body, 0)
