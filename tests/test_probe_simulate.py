@@ -200,6 +200,10 @@ def test_cli_simulate_bad_input_exits_2(tmp_path):
     assert r.returncode == 2 and "no iif/oif" in r.stderr and "--firewall" in r.stderr
     r = run_cli("probe", "simulate", str(tmp_path / "missing.yaml"), "--rules", str(tmp_path / name))
     assert r.returncode == 2 and "cannot read" in r.stderr
+    latin1 = tmp_path / "latin1.yaml"
+    latin1.write_bytes(b"probes: [caf\xe9]\n")
+    r = run_cli("probe", "simulate", str(latin1), "--rules", str(tmp_path / name))
+    assert r.returncode == 2 and "latin1.yaml: not UTF-8 text" in r.stderr and "Traceback" not in r.stderr
     with pytest.raises(SimulationError):
         nft_ruleset("table inet other_a {\n}\ntable inet other_b {\n}\n", "edge", "x.nft")
 
