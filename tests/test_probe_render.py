@@ -160,6 +160,10 @@ def test_report_cli_exit_codes_and_byte_identical_output(tmp_path):
     assert r.returncode == 2 and "odd.jsonl:1:" in r.stderr
     r = run_cli("probe", "report", str(tmp_path / "missing.jsonl"))
     assert r.returncode == 2 and "cannot read" in r.stderr
+    latin1 = tmp_path / "latin1.jsonl"
+    latin1.write_bytes(b'{"probe": "caf\xe9"}\n')
+    r = run_cli("probe", "report", str(latin1))
+    assert r.returncode == 2 and "latin1.jsonl: not UTF-8 text" in r.stderr and "Traceback" not in r.stderr
 
 
 # ------------------------------------------------------------------ progress bar

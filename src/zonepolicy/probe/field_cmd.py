@@ -231,19 +231,21 @@ def confirm_command(suite: str, results_file: str, arrivals_file: str, run_id: s
 
     from ..errors import UsageError
     from . import field
-    from .results import read_jsonl, summary, write_jsonl
+    from .results import read_results_file, summary, write_jsonl
     from .suite import SuiteError, load_suite
 
     try:
         s = load_suite(suite)
-        with open(results_file, encoding="utf-8") as fh:
-            results = list(read_jsonl(fh.read(), results_file))
+    except (SuiteError, ValueError, TypeError) as err:
+        raise UsageError(str(err)) from None
+    results = read_results_file(results_file)
+    try:
         with open(arrivals_file, encoding="utf-8") as fh:
             lines = fh.read().splitlines()
     except OSError as err:
-        raise UsageError(f"{err.filename}: cannot read: {err.strerror}") from None
-    except (SuiteError, ValueError, TypeError) as err:
-        raise UsageError(str(err)) from None
+        raise UsageError(f"{arrivals_file}: cannot read: {err.strerror}") from None
+    except UnicodeDecodeError as err:
+        raise UsageError(f"{arrivals_file}: not UTF-8 text ({err.reason} at byte {err.start})") from None
     records = []
     for n, line in enumerate(lines, 1):
         if not line.strip():
@@ -296,20 +298,9 @@ def report_command(results_file: str, fmt: str, policy_path: str | None, output:
     from .. import api
     from ..errors import UsageError
     from .render import render
-    from .results import read_jsonl, summary
+    from .results import REASONS, RESULTS, read_results_file, summary
 
-    try:
-        with open(results_file, encoding="utf-8") as fh:
-            text = fh.read()
-    except OSError as err:
-        raise UsageError(f"{results_file}: cannot read: {err.strerror}") from None
-    except UnicodeDecodeError as err:
-        raise UsageError(f"{results_file}: not UTF-8 text ({err.reason} at byte {err.start})") from None
-    try:
-        results = list(read_jsonl(text, results_file))
-    except (ValueError, TypeError) as err:
-        raise UsageError(f"{err}; hint: expected the JSONL written by `probe send -o` or `lab run -o`") from None
-    from .results import REASONS, RESULTS
+    results = read_results_file(results_file)
 
     for n, r in enumerate(results, 1):
         if r.result not in RESULTS or r.reason not in REASONS or r.observed not in ("allow", "deny", None):

@@ -17,6 +17,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
 
+from ..errors import UsageError
 from ..model.values import Action
 from .suite import Probe
 
@@ -91,6 +92,25 @@ def read_jsonl(text: str, where: str = "results") -> Iterator[ProbeResult]:
         if not isinstance(d, dict) or not fields >= set(d) or "probe" not in d:
             raise ValueError(f"{where}:{n}: not a probe result record (unknown or missing keys)")
         yield ProbeResult(**d)
+
+
+def read_results_file(path: str) -> list[ProbeResult]:
+    """The results in a JSONL file a runner wrote; an unreadable or malformed file is bad input (exit 2)."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except OSError as err:
+        raise UsageError(f"{path}: cannot read probe results: {err.strerror}") from None
+    except UnicodeDecodeError as err:
+        raise UsageError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
+    try:
+        return list(read_jsonl(text, path))
+    except ValueError as err:
+        message = str(err)
+    except TypeError as err:  # a record without a key ProbeResult needs
+        message = f"{path}: a record lacks required keys ({err})"
+    raise UsageError(f"{message}\nhint: give the JSONL a probe runner wrote (`probe send -o`, `lab run -o`, "
+                     "`probe simulate -o`), one result per line")
 
 
 def summary(results: Iterable[ProbeResult]) -> str:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Iterable
 
 from ..errors import UsageError
 from ..model.policy import Policy
-from ..probe.results import RESULTS, ProbeResult, read_jsonl, summary
+from ..probe.results import RESULTS, ProbeResult, read_results_file, summary
 from ..semantics.meaning import Meaning
 from .cells import PairCell, pair_cells
 
@@ -119,24 +119,13 @@ _STR_FIELDS = ("probe", "site", "src_zone", "dst_zone", "five_tuple", "expected"
 
 def read_probes(path: str) -> Probes:
     """Probe results from a JSONL file the runners wrote; any malformed line is an error (exit 2)."""
-    try:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read()
-    except OSError as err:
-        raise UsageError(f"cannot read probe results {path}: {err.strerror}") from None
-    except UnicodeDecodeError as err:
-        raise UsageError(f"{path} is not UTF-8 text ({err.reason} at byte {err.start})") from None
-    results: list[ProbeResult] = []
-    try:
-        for n, r in enumerate(read_jsonl(text, path), 1):
-            bad = [k for k in _STR_FIELDS if not isinstance(getattr(r, k), str)]
-            if bad or r.result not in RESULTS or not (r.observed is None or isinstance(r.observed, str)):
-                raise ValueError(f"{path}: record {n} ({r.probe!r}): wrong value types or result "
-                                 f"(expected strings; result one of {', '.join(RESULTS)})")
-            results.append(r)
-    except (ValueError, TypeError) as err:
-        message = str(err) if isinstance(err, ValueError) else f"{path}: a record lacks required keys ({err})"
-        raise UsageError(f"{message}\nhint: give the JSONL file a probe runner wrote (one result per line)") from None
+    results = read_results_file(path)
+    for n, r in enumerate(results, 1):
+        bad = [k for k in _STR_FIELDS if not isinstance(getattr(r, k), str)]
+        if bad or r.result not in RESULTS or not (r.observed is None or isinstance(r.observed, str)):
+            raise UsageError(f"{path}: record {n} ({r.probe!r}): wrong value types or result (expected strings; "
+                             f"result one of {', '.join(RESULTS)})\nhint: give the JSONL file a probe runner wrote "
+                             "(one result per line)")
     results.sort(key=lambda r: (_RESULT_ORDER[r.result], r.site, r.probe, r.five_tuple))
     counts = {k: sum(1 for r in results if r.result == k) for k in RESULTS}
     return Probes(path, summary(results), counts, tuple(results))
