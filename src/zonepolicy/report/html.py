@@ -59,6 +59,11 @@ def _level_class(level: int | None) -> str:
     return f"lv{level}" if level in (1, 2, 3, 4, 5) else "lvn"
 
 
+def _header_class(axis: str, level: int | None, zone_finding: str | None) -> str:
+    """Classes of a zone's row or column header: its level's shade and its worst zone-wide finding."""
+    return f"{axis} {_level_class(level)}" + (f" zf-{zone_finding}" if zone_finding else "")
+
+
 # --------------------------------------------------------------------------- sections
 
 def _header(c: Content) -> str:
@@ -117,19 +122,13 @@ def _matrix(c: Content) -> str:
            '<th class="corner">from \\ to</th>']
     for k, name in enumerate(c.names):
         z = zones[name]
-        cls = f"col {_level_class(z.level)}"
-        zf = worst(by_zone.get(name, ()))
-        if zf:
-            cls += f" zf-{zf}"
+        cls = _header_class("col", z.level, worst(by_zone.get(name, ())))
         out.append(f'<th id="zc{k}" class="{cls}" data-k="{k}" title="{esc(name + " " + z.description)}">'
                    f"<span>{esc(name)}</span></th>")
     out.append("</tr></thead><tbody>")
     for i, a in enumerate(c.names):
         za = zones[a]
-        cls = f"row {_level_class(za.level)}"
-        zf = worst(by_zone.get(a, ()))
-        if zf:
-            cls += f" zf-{zf}"
+        cls = _header_class("row", za.level, worst(by_zone.get(a, ())))
         row = [f'<tr data-k="{i}"><th id="zr{i}" class="{cls}" title="{esc(a + " " + za.description)}">{esc(a)}</th>']
         for j, b in enumerate(c.names):
             pc = c.cells.get((a, b))
