@@ -98,6 +98,14 @@ class DevTools:
                     raise AssertionError(f"chromium closed the pipe while waiting for {what}")
                 self._buf += chunk
 
+    def page_session(self) -> str:
+        """A session on the browser's page with the domains the tests listen to enabled."""
+        target = next(t for t in self.send("Target.getTargets")["targetInfos"] if t["type"] == "page")
+        session = self.send("Target.attachToTarget", {"targetId": target["targetId"], "flatten": True})["sessionId"]
+        for domain in ("Runtime", "Log", "Page"):
+            self.send(f"{domain}.enable", session=session)
+        return session
+
     def close(self) -> None:
         try:
             if self.proc.poll() is None:
@@ -138,10 +146,7 @@ def test_jiangsu_report_in_headless_chromium(tmp_path: Path, capsys) -> None:
 
     tools = DevTools(tmp_path / "profile")
     try:
-        target = next(t for t in tools.send("Target.getTargets")["targetInfos"] if t["type"] == "page")
-        session = tools.send("Target.attachToTarget", {"targetId": target["targetId"], "flatten": True})["sessionId"]
-        for domain in ("Runtime", "Log", "Page"):
-            tools.send(f"{domain}.enable", session=session)
+        session = tools.page_session()
         tools.send("Emulation.setDeviceMetricsOverride",
                    {"width": 1500, "height": 1100, "deviceScaleFactor": 1, "mobile": False}, session=session)
         tools.send("Page.navigate", {"url": report.as_uri()}, session=session)
@@ -231,10 +236,7 @@ def test_csp_violation_would_be_reported(tmp_path: Path) -> None:
     tampered.write_text(text.replace("<script>//", "<script>/* changed */ //", 1), encoding="utf-8")
     tools = DevTools(tmp_path / "profile")
     try:
-        target = next(t for t in tools.send("Target.getTargets")["targetInfos"] if t["type"] == "page")
-        session = tools.send("Target.attachToTarget", {"targetId": target["targetId"], "flatten": True})["sessionId"]
-        for domain in ("Runtime", "Log", "Page"):
-            tools.send(f"{domain}.enable", session=session)
+        session = tools.page_session()
         tools.send("Page.navigate", {"url": tampered.as_uri()}, session=session)
         tools.wait_event("Page.loadEventFired")
         res = tools.send("Runtime.evaluate", {"expression": "document.documentElement.getAttribute('data-zp-ready')",
