@@ -22,16 +22,15 @@ from typing import Any, Iterable
 from .. import __version__
 from ..diagnostics import Span
 from .content import Content, worst
-from .graph import build as build_graph, render_svg
+from .graph import build as build_graph, render_svg, xml_escape
 
 MAX_PASSING_PROBES = 2000  # passing probes listed (failing and inconclusive ones are always all listed)
 BOX_LIMIT = 8
 
 
 def esc(text: object) -> str:
-    """Text for HTML element content and double-quoted attributes."""
-    return (str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-            .replace('"', "&quot;").replace("'", "&#39;"))
+    """Text for HTML element content and double-quoted attributes (the zone graph's SVG escaping)."""
+    return xml_escape(str(text))
 
 
 def json_for_script(value: Any) -> str:
