@@ -293,17 +293,19 @@ class Auditor:
             return  # continuation or reply of a connection an allowed stateful packet opened
         if h.proto in ICMP_PROTOCOLS and _is_error(h.proto, h.icmp_type):
             q = h.quoted
-            if q is not None and not q.truncated and (_key(q) in self.conns or _reverse(_key(q)) in self.conns):
+            qk = _key(q) if q is not None and not q.truncated else None
+            if qk is not None and (qk in self.conns or _reverse(qk) in self.conns):
                 return
             self._flag(number, h, "ICMP error that quotes no connection opened by an allowed packet earlier "
                        "in the capture")
             return
         stateless = k in self.conns or reverse in self.conns
-        if self._opens(h) or stateless:
+        opens = self._opens(h)
+        if opens or stateless:
             # an opener, or a packet of a stateless flow's connection: the policy must allow it on its own
             d = self.m.decide(canonical(h))
             if d.allowed:
-                if self._opens(h) and k not in self.conns:
+                if opens and k not in self.conns:
                     self.conns[k] = d.stateful
                 return
             if reverse in self.conns:
