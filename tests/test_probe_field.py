@@ -246,6 +246,9 @@ def test_send_refusals_exit_2_with_a_clear_message(files, policy):
     r = run_cli("probe", "send", str(files / "suite.yaml"), "--policy", str(files / "p.zp"), "--from", "nowhere",
                 "--dry-run")
     assert r.returncode == 2 and "unknown zone 'nowhere'" in r.stderr and "Traceback" not in r.stderr
+    r = run_cli("probe", "send", str(files / "suite.yaml"), "--policy", str(files / "p.zp"), "--from", "alpah",
+                "--dry-run")
+    assert r.returncode == 2 and "unknown zone 'alpah'; did you mean 'alpha'?" in r.stderr
     r = run_cli("probe", "send", str(files / "suite.yaml"), "--policy", str(files / "p.zp"), "--from", "internet",
                 "--dry-run")
     assert r.returncode == 2 and "no probes from zone 'internet'" in r.stderr

@@ -96,7 +96,11 @@ def send_command(suite: str, policy_path: str, from_zone: str, to_zones: tuple[s
     zone_names = {z.name for z in pol.zones}
     for z in (from_zone, *to_zones):
         if z not in zone_names:
-            raise UsageError(f"unknown zone '{z}' (the policy has: {', '.join(sorted(zone_names))})")
+            from ..diagnostics import did_you_mean
+
+            guess = did_you_mean(z, zone_names)
+            raise UsageError(f"unknown zone '{z}'" + (f"; did you mean '{guess}'?" if guess else "")
+                             + f" (the policy has: {', '.join(sorted(zone_names))})")
     chosen = field.select_probes(s, from_zone, to_zones)
     if len(chosen) > field.SPORT_SPAN:
         raise UsageError(f"{len(chosen)} probes in one run; at most {field.SPORT_SPAN} (split it with --to)")
