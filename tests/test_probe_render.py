@@ -164,6 +164,10 @@ def test_report_cli_exit_codes_and_byte_identical_output(tmp_path):
     latin1.write_bytes(b'{"probe": "caf\xe9"}\n')
     r = run_cli("probe", "report", str(latin1))
     assert r.returncode == 2 and "latin1.jsonl: not UTF-8 text" in r.stderr and "Traceback" not in r.stderr
+    typed = tmp_path / "typed.jsonl"
+    typed.write_text(write_jsonl([_with(SAMPLE[0], src_zone=["alpha"])]), encoding="utf-8")
+    r = run_cli("probe", "report", str(typed), "--format", "html")
+    assert r.returncode == 2 and "typed.jsonl: record 1" in r.stderr and "src_zone" in r.stderr
 
 
 # ------------------------------------------------------------------ progress bar

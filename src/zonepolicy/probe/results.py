@@ -94,6 +94,9 @@ def read_jsonl(text: str, where: str = "results") -> Iterator[ProbeResult]:
         yield ProbeResult(**d)
 
 
+_TEXT_FIELDS = ("probe", "site", "src_zone", "dst_zone", "five_tuple", "expected", "reason", "result")
+
+
 def read_results_file(path: str) -> list[ProbeResult]:
     """The results in a JSONL file a runner wrote; an unreadable or malformed file is bad input (exit 2)."""
     try:
@@ -104,7 +107,14 @@ def read_results_file(path: str) -> list[ProbeResult]:
     except UnicodeDecodeError as err:
         raise UsageError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
     try:
-        return list(read_jsonl(text, path))
+        results = list(read_jsonl(text, path))
+        for n, r in enumerate(results, 1):
+            # the renderers format and group by these; a number or a list there would fail deep inside them
+            bad = [k for k in _TEXT_FIELDS if not isinstance(getattr(r, k), str)]
+            if bad or not (r.observed is None or isinstance(r.observed, str)):
+                raise ValueError(f"{path}: record {n} ({r.probe!r}): wrong value types "
+                                 f"({', '.join(bad or ['observed'])} must be strings)")
+        return results
     except ValueError as err:
         message = str(err)
     except TypeError as err:  # a record without a key ProbeResult needs
