@@ -142,6 +142,36 @@ def check_ifname(name: str, fw: str) -> None:
                        f"in the policy")
 
 
+LAB_IF_PREFIX = "zpif"         # lab names for interfaces whose own names Linux cannot carry
+
+
+def lab_view(policy: Policy, fw_name: str) -> tuple[Policy, dict[str, str]]:
+    """The policy as the lab runs it, and the interfaces it had to rename ({policy name: lab name}).
+
+    Vendor firewalls name their ports ``GigabitEthernet0/0/1`` or ``ge-0/0/0.0``: too long or not
+    allowed for a Linux device. The lab gives such an interface a device name of its own
+    (``zpif<n>``, n = its position in the firewall) and compiles the renamed firewall, so the
+    rules and the devices agree. The meaning does not depend on interface names, only on which
+    zones sit behind which interface, so the probes test the same policy.
+    """
+    fw = find_firewall(policy, fw_name)
+    renamed: dict[str, str] = {}
+    for j, iface in enumerate(fw.interfaces):
+        try:
+            check_ifname(iface.name, fw.name)
+        except LabError:
+            renamed[iface.name] = f"{LAB_IF_PREFIX}{j}"
+    if not renamed:
+        return policy, renamed
+    clash = {i.name for i in fw.interfaces} & set(renamed.values())
+    if clash:
+        raise LabError(f"firewall {fw.name} already has an interface named {sorted(clash)[0]!r}, the name the lab "
+                       f"would give a renamed one; hint: rename that interface in the policy")
+    lab_fw = dataclasses.replace(fw, interfaces=tuple(
+        dataclasses.replace(i, name=renamed.get(i.name, i.name)) for i in fw.interfaces))
+    return dataclasses.replace(policy, firewalls=tuple(lab_fw if f is fw else f for f in policy.firewalls)), renamed
+
+
 def _mac(kind: int, k: int) -> str:
     return f"02:7a:{kind:02x}:00:{(k >> 8) & 0xff:02x}:{k & 0xff:02x}"
 
@@ -414,8 +444,8 @@ class LabManager:
                  policy_path: str = "", persistent: bool = False) -> None:
         if backend not in BACKENDS:
             raise LabError(f"unknown backend {backend!r} (expected one of {', '.join(BACKENDS)})")
-        self.policy = policy
-        self.fw = find_firewall(policy, firewall)
+        self.policy, self.renamed = lab_view(policy, firewall)
+        self.fw = find_firewall(self.policy, firewall)
         self.backend = backend
         self.name = name or self.fw.name
         if not LAB_NAME_RE.match(self.name):
@@ -457,6 +487,7 @@ class LabManager:
             "owner": {"pid": os.getpid(), "start": _process_start(os.getpid())},
             "created": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
             "topology": self.topology.to_dict(),
+            "renamed": self.renamed,
         }
         _write_state(self.state)
         try:

@@ -56,6 +56,8 @@ def up(policy: str, firewall: str, backend: str, name: str | None) -> None:
     click.echo(f"lab {mgr.name} up: firewall {firewall} ({backend}), {len(mgr.topology.zones)} zone namespaces, "
                f"{len(mgr.topology.interfaces)} interfaces; built in {t['build'] * 1000:.0f} ms, rules loaded in "
                f"{t['load'] * 1000:.0f} ms, ready in {t['ready'] * 1000:.0f} ms")
+    for theirs, ours in sorted(mgr.renamed.items()):
+        click.echo(f"  interface {theirs} is device {ours} in the lab (Linux cannot carry its name)")
 
 
 @lab.command("run")
