@@ -6,26 +6,9 @@ import sys
 
 import click
 
+# cli imports the command modules at its bottom, after guarded is defined (as lab_cmd does)
+from ..cli import _emit, guarded
 from .commands import probe
-
-
-def _guarded(fn):
-    import functools
-
-    @functools.wraps(fn)
-    def run(*args, **kwargs):
-        # cli imports this package's commands at its bottom; import it lazily to keep the cycle harmless
-        from .. import cli
-
-        return cli.guarded(fn)(*args, **kwargs)
-
-    return run
-
-
-def _emit(text: str, output: str | None) -> None:
-    from .. import cli
-
-    cli._emit(text, output)
 
 
 def _need_root(what: str) -> None:
@@ -58,7 +41,7 @@ def _need_root(what: str) -> None:
               help="send from this address of this host instead of the planned sources (one per IP family; "
                    "verdicts decided again by the policy)")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="write results (JSONL) here")
-@_guarded
+@guarded
 def send_command(suite: str, policy_path: str, from_zone: str, to_zones: tuple[str, ...], rate: float, dry_run: bool,
                  site: str | None, listener: str | None, iface: str | None, wait: float, allow_internet: bool,
                  spoof: bool, sources: tuple[str, ...], output: str | None) -> None:
@@ -173,7 +156,7 @@ def send_command(suite: str, policy_path: str, from_zone: str, to_zones: tuple[s
 @click.option("--iface", "ifaces", multiple=True, metavar="IF", help="capture on this interface only (repeatable)")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="write the arrivals (JSONL) here on exit")
 @click.option("--timeout", type=float, metavar="S", help="stop after S seconds (default: at Ctrl-C or SIGTERM)")
-@_guarded
+@guarded
 def listen_command(port: int, ifaces: tuple[str, ...], output: str | None, timeout: float | None) -> None:
     """Capture tagged probes arriving at this host, and serve the arrivals to `probe send`.
 
@@ -220,7 +203,7 @@ def listen_command(port: int, ifaces: tuple[str, ...], output: str | None, timeo
 @click.option("--run", "run_id", metavar="ID",
               help="the run id `probe send` printed (needed when the file holds several)")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="write the judged results here instead of stdout")
-@_guarded
+@guarded
 def confirm_command(suite: str, results_file: str, arrivals_file: str, run_id: str | None, output: str | None) -> None:
     """Judge a run sent without --listener again, with the arrivals file the listener kept (-o).
 
@@ -285,7 +268,7 @@ def confirm_command(suite: str, results_file: str, arrivals_file: str, run_id: s
 @click.option("--policy", "policy_path", type=click.Path(dir_okay=False),
               help="show the zones' descriptions from this policy (HTML)")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="write the report here instead of stdout")
-@_guarded
+@guarded
 def report_command(results_file: str, fmt: str, policy_path: str | None, output: str | None) -> None:
     """Turn probe results (from `probe send`, `lab run` or `probe simulate`) into a report.
 

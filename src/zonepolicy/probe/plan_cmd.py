@@ -6,24 +6,9 @@ import sys
 
 import click
 
+# cli imports the command modules at its bottom, after guarded is defined (as lab_cmd does)
+from ..cli import _emit, guarded
 from .commands import audit, probe
-
-
-def _cli():
-    # cli imports this package's commands at its bottom; import it lazily to keep the cycle harmless
-    from .. import cli
-
-    return cli
-
-
-def _guarded(fn):
-    import functools
-
-    @functools.wraps(fn)
-    def run(*args, **kwargs):
-        return _cli().guarded(fn)(*args, **kwargs)
-
-    return run
 
 
 @probe.command("plan")
@@ -33,7 +18,7 @@ def _guarded(fn):
               help="at most N probes: first one per allowed flow, zone pair and zone with intrazone decisions, "
                    "then boundaries, then near misses")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="write the suite here instead of stdout")
-@_guarded
+@guarded
 def plan_command(policy: str, firewall: str | None, budget: int | None, output: str | None) -> None:
     """Derive a probe suite (YAML) from POLICY, with the verdict the policy gives every probe.
 
@@ -57,7 +42,7 @@ def plan_command(policy: str, firewall: str | None, budget: int | None, output: 
     pol = api.load_policy(policy)
     suite = plan_suite(pol, firewall, budget)
     text = dump_suite(suite)
-    _cli()._emit(text, output)
+    _emit(text, output)
     click.echo(coverage_text(suite), err=True)
 
 
@@ -69,7 +54,7 @@ def plan_command(policy: str, firewall: str | None, budget: int | None, output: 
 @click.option("--format", "rules_format", type=click.Choice(["nftables", "iptables"]),
               help="the ruleset's format (default: recognised from the text)")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="write the JSONL results here instead of stdout")
-@_guarded
+@guarded
 def simulate_command(suite: str, rules: tuple[str, ...], rules_format: str | None, output: str | None) -> None:
     """Evaluate SUITE against a ruleset without a kernel; exit 1 when any probe fails.
 
@@ -94,7 +79,7 @@ def simulate_command(suite: str, rules: tuple[str, ...], rules_format: str | Non
     ruleset = load_ruleset(rules, rules_format, s.firewall)
     results = simulate(s, ruleset)
     text = write_jsonl(results)
-    _cli()._emit(text, output)
+    _emit(text, output)
     by_id = s.by_id()
     for r in results:
         if r.result == "fail":
@@ -114,7 +99,7 @@ def simulate_command(suite: str, rules: tuple[str, ...], rules_format: str | Non
 @click.argument("capture", type=click.Path(dir_okay=False))
 @click.argument("policy", type=click.Path(dir_okay=False))
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@_guarded
+@guarded
 def audit_pcap_command(capture: str, policy: str, output_format: str) -> None:
     """List the packets of CAPTURE (pcap) that POLICY does not allow; exit 1 if there are any.
 
