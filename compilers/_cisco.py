@@ -22,12 +22,14 @@ from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 from zonepolicy.diagnostics import Diagnostic, Severity
-from zonepolicy.errors import ZonePolicyError
+from zonepolicy.errors import InvalidPolicy, ZonePolicyError
 from zonepolicy.model.policy import Firewall, Policy
 from zonepolicy.model.values import Action, Network
 from zonepolicy.semantics.packetset import PacketSet
 
-from .base import Interval, ReadPair, ReadRule, TargetModel, TargetRule, lower
+from .base import (
+    Interval, Output, ReadPair, ReadRule, TargetModel, TargetRule, interface_name_diagnostics, lower,
+)
 
 FULL8: tuple[Interval, ...] = ((0, 255),)
 FULL16: tuple[Interval, ...] = ((0, 65535),)
@@ -74,8 +76,11 @@ def digest(text: str, n: int = 6) -> str:
 def check_interface_name(name: str) -> str | None:
     """Why ``name`` is not a Cisco interface name this back end will write, or None."""
     if not _IFNAME.fullmatch(name):
-        return "write the device's interface name, e.g. GigabitEthernet0/0/1 or Port-channel1.100"
+        return "not a Cisco interface name (a type, a number, optional /slot/port numbers and .subinterface)"
     return None
+
+
+IFNAME_HINT = "write the device's interface name, e.g. GigabitEthernet0/0/1 or Port-channel1.100"
 
 
 def safe_token(name: str, limit: int) -> str:
@@ -88,13 +93,22 @@ def safe_token(name: str, limit: int) -> str:
 
 def interface_diagnostics(target: str, firewall: Firewall) -> list[Diagnostic]:
     """ZP403 for every interface name the target's configuration cannot carry."""
-    out = []
-    for i in firewall.interfaces:
-        why = check_interface_name(i.name)
-        if why:
-            out.append(Diagnostic("ZP403", f"target {target} (firewall {firewall.name}) cannot use interface name "
-                                  f"{clean_remark(i.name)[:40]!r}", i.span or firewall.span, Severity.ERROR, why))
-    return out
+    return interface_name_diagnostics(target, firewall, check_interface_name, lambda n: clean_remark(n)[:40],
+                                      IFNAME_HINT)
+
+
+def render_outputs(target: str, model: TargetModel, render_text, suffix: str) -> list[Output]:
+    """The one configuration file of ``model`` for a Cisco target; names or rules it cannot write are errors."""
+    bad = [Diagnostic("ZP403", f"target {target} cannot use interface name {clean_remark(n)[:40]!r}", None,
+                      Severity.ERROR, IFNAME_HINT) for n, _ in model.interfaces if check_interface_name(n)]
+    if bad:
+        raise InvalidPolicy(bad)
+    try:
+        text = render_text(model)
+    except Unexpressible as why:
+        raise InvalidPolicy([Diagnostic("ZP401", f"target {target} cannot express {why}", None,
+                                        Severity.ERROR)]) from None
+    return [Output(f"{safe_token(model.firewall, 64)}.{suffix}", text)]
 
 
 # ---- ACEs

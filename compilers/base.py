@@ -28,7 +28,7 @@ A new back end: a module in this package that defines a :class:`Compiler` subcla
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, ClassVar, Iterable
 
 from zonepolicy.diagnostics import Diagnostic, Severity, Span
@@ -37,7 +37,7 @@ from zonepolicy.model.policy import Firewall, Flow, Policy
 from zonepolicy.model.values import Action, Network
 from zonepolicy.semantics.meaning import Meaning
 from zonepolicy.semantics.packet import Packet
-from zonepolicy.semantics.packetset import Box, PacketSet
+from zonepolicy.semantics.packetset import PacketSet
 
 Interval = tuple[int, int]
 
@@ -307,6 +307,18 @@ def check_capabilities(policy: Policy, firewall: Firewall, model: TargetModel,
                 f"for 'inspect {flow.options.inspect}' of flow {fid}; the emitted rules filter packets only",
                 flow.span, Severity.WARNING, "enforce inspection on a device that has it, or waive BND-12"))
     return diags
+
+
+def interface_name_diagnostics(target: str, firewall: Firewall, check: Callable[[str], str | None],
+                               show: Callable[[str], str], hint: str) -> list[Diagnostic]:
+    """ZP403 for every interface of ``firewall`` whose name the target cannot use.
+
+    ``check`` says why a name is unusable (or returns a false value); ``show`` renders a name safely
+    for the message (each back end has its own notion of printable text). One wording for every back end.
+    """
+    return [Diagnostic("ZP403", f"target {target} (firewall {firewall.name}) cannot use interface name "
+                       f"{show(i.name)!r}: {why}", i.span or firewall.span, Severity.ERROR, hint)
+            for i in firewall.interfaces if (why := check(i.name))]
 
 
 # ---- the proof

@@ -25,8 +25,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from zonepolicy.diagnostics import Diagnostic, Severity
-from zonepolicy.errors import InvalidPolicy
+from zonepolicy.diagnostics import Diagnostic
 from zonepolicy.model.policy import Firewall, Policy
 from zonepolicy.model.values import Network
 
@@ -243,16 +242,7 @@ class CiscoAsaCompiler(Compiler):
             self.target, policy, firewall)
 
     def render(self, model: TargetModel) -> list[Output]:
-        bad = [Diagnostic("ZP403", f"target cisco-asa cannot use interface name {cc.clean_remark(n)[:40]!r}", None,
-                          Severity.ERROR) for n, _ in model.interfaces if cc.check_interface_name(n)]
-        if bad:
-            raise InvalidPolicy(bad)
-        try:
-            text = render_text(model)
-        except cc.Unexpressible as why:
-            raise InvalidPolicy([Diagnostic("ZP401", f"target cisco-asa cannot express {why}", None,
-                                            Severity.ERROR)]) from None
-        return [Output(f"{cc.safe_token(model.firewall, 64)}.asa", text)]
+        return cc.render_outputs(self.target, model, render_text, "asa")
 
     def read(self, text: str, firewall: Firewall) -> list[ReadPair]:
         """First-match rules per interface pair of an emitted configuration (connection-opening packets)."""

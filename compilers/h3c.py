@@ -99,7 +99,8 @@ from zonepolicy.model.values import Action, Network
 from zonepolicy.semantics.meaning import Meaning
 
 from .base import (
-    Compiler, Feature, Interval, Output, PairRules, ReadPair, TargetModel, TargetRule, lower, register,
+    Compiler, Feature, Interval, Output, PairRules, ReadPair, TargetModel, TargetRule, interface_name_diagnostics,
+    lower, register,
 )
 from ._h3c_read import read_config
 
@@ -413,15 +414,9 @@ def render(model: TargetModel, dialect: str = DEFAULT_DIALECT) -> str:
 
 def interface_diagnostics(firewall: Firewall) -> list[Diagnostic]:
     """ZP403 for every interface of ``firewall`` whose name Comware cannot use."""
-    diags = []
-    for i in firewall.interfaces:
-        why = check_interface_name(i.name)
-        if why:
-            diags.append(Diagnostic(
-                "ZP403", f"target h3c (firewall {firewall.name}) cannot use interface name "
-                f"{clean_description(i.name)[:40]!r}: {why}", i.span or firewall.span, Severity.ERROR,
-                "write the Comware interface name, e.g. GigabitEthernet1/0/1 or Route-Aggregation1.10"))
-    return diags
+    return interface_name_diagnostics(
+        "h3c", firewall, check_interface_name, lambda n: clean_description(n)[:40],
+        "write the Comware interface name, e.g. GigabitEthernet1/0/1 or Route-Aggregation1.10")
 
 
 @register

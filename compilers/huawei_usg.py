@@ -42,7 +42,8 @@ from zonepolicy.semantics.meaning import Meaning
 from zonepolicy.semantics.packetset import PacketSet
 
 from .base import (
-    Compiler, Feature, Interval, Output, ReadPair, ReadRule, TargetModel, TargetRule, register,
+    Compiler, Feature, Interval, Output, ReadPair, ReadRule, TargetModel, TargetRule,
+    interface_name_diagnostics, register,
 )
 
 TARGET = "huawei-usg"
@@ -263,14 +264,9 @@ def render_model(model: TargetModel) -> str:
 
 def interface_diagnostics(firewall: Firewall) -> list[Diagnostic]:
     """ZP403 for interface names the USG cannot use, and for more interfaces than zone priorities."""
-    diags = []
-    for i in firewall.interfaces:
-        why = check_interface_name(i.name)
-        if why:
-            diags.append(Diagnostic(
-                "ZP403", f"target {TARGET} (firewall {firewall.name}) cannot use interface name "
-                f"{clean_text(i.name, 40)!r}: {why}", i.span or firewall.span, Severity.ERROR,
-                "write the device's interface name, e.g. GigabitEthernet1/0/1 or Eth-Trunk1.10"))
+    diags = interface_name_diagnostics(
+        TARGET, firewall, check_interface_name, lambda n: clean_text(n, 40),
+        "write the device's interface name, e.g. GigabitEthernet1/0/1 or Eth-Trunk1.10")
     if len(firewall.interfaces) > len(PRIORITIES):
         diags.append(Diagnostic(
             "ZP403", f"target {TARGET} (firewall {firewall.name}) has {len(firewall.interfaces)} interfaces; one "

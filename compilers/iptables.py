@@ -78,7 +78,10 @@ from zonepolicy.semantics.meaning import Meaning
 from zonepolicy.semantics.packetset import PacketSet
 
 from . import _iptables_read as rd
-from .base import Compiler, Feature, Output, PairRules, ReadPair, ReadRule, TargetModel, TargetRule, register
+from .base import (
+    Compiler, Feature, Output, PairRules, ReadPair, ReadRule, TargetModel, TargetRule, interface_name_diagnostics,
+    register,
+)
 
 Interval = tuple[int, int]
 FULL8: tuple[Interval, ...] = ((0, 255),)
@@ -425,15 +428,8 @@ def render_family(model: TargetModel, family: int) -> str:
 # ---- the back end
 def interface_diagnostics(firewall: Firewall) -> list[Diagnostic]:
     """ZP403 for every interface of ``firewall`` whose name iptables cannot use."""
-    diags = []
-    for i in firewall.interfaces:
-        why = check_interface_name(i.name)
-        if why:
-            diags.append(Diagnostic(
-                "ZP403", f"target iptables (firewall {firewall.name}) cannot use interface name "
-                f"{clean_text(i.name)[:40]!r}: {why}", i.span or firewall.span, Severity.ERROR,
-                "write the Linux interface name, e.g. eth0, bond0.100 or ens3f1"))
-    return diags
+    return interface_name_diagnostics("iptables", firewall, check_interface_name, lambda n: clean_text(n)[:40],
+                                      "write the Linux interface name, e.g. eth0, bond0.100 or ens3f1")
 
 
 @register

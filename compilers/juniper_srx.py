@@ -75,7 +75,9 @@ from zonepolicy.model.values import Action, Network
 from zonepolicy.semantics.meaning import Meaning
 from zonepolicy.semantics.packetset import PacketSet
 
-from .base import Compiler, Feature, Output, ReadPair, ReadRule, TargetModel, TargetRule, register
+from .base import (
+    Compiler, Feature, Output, ReadPair, ReadRule, TargetModel, TargetRule, interface_name_diagnostics, register,
+)
 
 Interval = tuple[int, int]
 MAX_DESCRIPTION = 255  # bytes; well inside what Junos keeps for a policy description
@@ -347,10 +349,9 @@ def render_text(model: TargetModel) -> str:
 
 def interface_diagnostics(firewall: Firewall) -> list[Diagnostic]:
     """ZP403 for every interface of ``firewall`` whose name Junos cannot use."""
-    return [Diagnostic("ZP403", f"target juniper-srx (firewall {firewall.name}) cannot use interface name "
-                       f"{junos_text(i.name, 40)!r}: {why}", i.span or firewall.span, Severity.ERROR,
-                       "write the Junos interface name with its unit, e.g. ge-0/0/1.0 or reth0.100")
-            for i in firewall.interfaces if (why := check_interface_name(i.name))]
+    return interface_name_diagnostics(
+        "juniper-srx", firewall, check_interface_name, lambda n: junos_text(n, 40),
+        "write the Junos interface name with its unit, e.g. ge-0/0/1.0 or reth0.100")
 
 
 # ---- the reader
