@@ -11,11 +11,7 @@ reader (which refuses any line it did not emit) and the proof are the check.
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
-import subprocess
-import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -23,9 +19,9 @@ from typing import Callable
 import pytest
 from hypothesis import assume, given, settings, strategies as st
 
+from backend_cases import assert_golden, assert_same_under_hash_seeds, case_loader
 from conftest import REPO, load_policy_text as load_text
 from strategies import SMALL, policy_specs, render_policy
-from zonepolicy import api
 from zonepolicy.compile import check_outputs, compile_policy, write_outputs
 from zonepolicy.compilers import _cisco as cc
 from zonepolicy.compilers.base import Compiler, Output, check_capabilities, get_compiler, lower, prove
@@ -34,7 +30,6 @@ from zonepolicy.model.policy import Policy
 from zonepolicy.semantics.meaning import Meaning
 from zonepolicy.semantics.packet import Packet
 
-UPDATE = os.environ.get("ZONEPOLICY_UPDATE_GOLDEN") == "1"
 FEATURES = "tests/data/cisco/features.zp"
 JIANGSU = "examples/jiangsu/main.zp"
 
@@ -50,17 +45,12 @@ class Backend:
     parse: Callable[[str], object]  # the strict parser of emitted text
 
 
-_LOADED: dict[tuple[str, str], tuple[Policy, Meaning]] = {}
+_LOADERS: dict[str, Callable[[str], tuple[Policy, Meaning]]] = {}
 
 
 def load_case(path: str, target: str) -> tuple[Policy, Meaning]:
     """The policy (path relative to the repo) with every firewall retargeted to ``target``."""
-    if (path, target) not in _LOADED:
-        policy = api.load_policy(str(REPO / path))
-        policy = dataclasses.replace(policy, firewalls=tuple(dataclasses.replace(f, target=target)
-                                                             for f in policy.firewalls))
-        _LOADED[path, target] = (policy, Meaning(policy))
-    return _LOADED[path, target]
+    return _LOADERS.setdefault(target, case_loader(target))(path)
 
 
 
@@ -88,11 +78,7 @@ def test_golden_features(backend: Backend) -> None:
     _, _, outs = features(backend)
     assert [o.filename for o in outs] == [f"fw1.{backend.extension}"]
     golden = REPO / "tests" / "golden" / backend.target / "features" / outs[0].filename
-    if UPDATE:
-        golden.parent.mkdir(parents=True, exist_ok=True)
-        golden.write_text(outs[0].text, encoding="utf-8")
-    assert golden.exists(), f"no golden file {golden}; run with ZONEPOLICY_UPDATE_GOLDEN=1"
-    assert outs[0].text == golden.read_text(encoding="utf-8"), f"{golden} differs (regenerate and review the diff)"
+    assert_golden(golden, outs[0].text)
 
 
 def test_features_prove_equal_to_the_policy(backend: Backend) -> None:
@@ -159,13 +145,7 @@ def test_deterministic_across_processes(backend: Backend) -> None:
         "    h.update(o.filename.encode() + o.text.encode())\n"
         "print(h.hexdigest())\n"
     )
-    digests = set()
-    for seed in ("0", "1", "4242"):
-        r = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120,
-                           env=dict(os.environ, PYTHONHASHSEED=seed))
-        assert r.returncode == 0, r.stderr
-        digests.add(r.stdout.strip())
-    assert len(digests) == 1
+    assert_same_under_hash_seeds(script)
 
 
 # ---------------------------------------------------------------- random policies

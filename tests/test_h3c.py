@@ -9,17 +9,13 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-import subprocess
-import sys
-import tempfile
-from pathlib import Path
 
 import pytest
 from hypothesis import assume, given, strategies as st
 
+from backend_cases import assert_golden, assert_same_under_hash_seeds, case_loader
 from conftest import REPO, run_cli, load_policy_text as load_text
 from strategies import SMALL, policy_specs, render_policy
-from zonepolicy import api
 from zonepolicy.compilers import _h3c_read as rd
 from zonepolicy.compilers.base import Output, check_capabilities, fold, get_compiler, lower, prove
 from zonepolicy.compilers.h3c import (
@@ -33,7 +29,6 @@ from zonepolicy.semantics.meaning import Meaning
 from zonepolicy.semantics.packet import Packet
 
 GOLDEN = REPO / "tests" / "golden" / "h3c"
-UPDATE = os.environ.get("ZONEPOLICY_UPDATE_GOLDEN") == "1"
 COMPILERS = {d: H3cCompiler(d) for d in DIALECTS}
 
 # (case, policy file relative to the repo, firewalls). The Jiangsu firewalls are the example's h3c
@@ -47,17 +42,7 @@ CASES = [
 CASE_FWS = [(case, path, fw, d) for case, path, fws in CASES for fw in fws for d in DIALECTS]
 CASE_IDS = [f"{d}-{case}-{fw}" for case, _, fw, d in CASE_FWS]
 
-_LOADED: dict[str, tuple[Policy, Meaning]] = {}
-
-
-def load_case(path: str) -> tuple[Policy, Meaning]:
-    """The policy (path relative to the repo) with every firewall targeting h3c."""
-    if path not in _LOADED:
-        policy = api.load_policy(str(REPO / path))
-        policy = dataclasses.replace(policy, firewalls=tuple(dataclasses.replace(f, target="h3c")
-                                                             for f in policy.firewalls))
-        _LOADED[path] = (policy, Meaning(policy))
-    return _LOADED[path]
+load_case = case_loader("h3c")
 
 
 
@@ -88,11 +73,7 @@ def test_golden(case: str, path: str, fw: str, dialect: str) -> None:
     policy, meaning = load_case(path)
     [out] = compile_fw(policy, fw, meaning, dialect)
     golden = GOLDEN / dialect / case / out.filename
-    if UPDATE:
-        golden.parent.mkdir(parents=True, exist_ok=True)
-        golden.write_text(out.text, encoding="utf-8")
-    assert golden.exists(), f"no golden file {golden}; run with ZONEPOLICY_UPDATE_GOLDEN=1"
-    assert out.text == golden.read_text(encoding="utf-8"), f"{golden} differs (regenerate and review the diff)"
+    assert_golden(golden, out.text)
 
 
 @pytest.mark.parametrize("case, path, fw, dialect", CASE_FWS, ids=CASE_IDS)
@@ -168,13 +149,7 @@ def test_deterministic_across_processes() -> None:
         "    for o in H3cCompiler(d).render(lower(p, p.firewall('fw1'))): h.update(o.text.encode())\n"
         "print(h.hexdigest())\n"
     )
-    digests = set()
-    for seed in ("0", "1", "4242"):
-        r = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120,
-                           env=dict(os.environ, PYTHONHASHSEED=seed))
-        assert r.returncode == 0, r.stderr
-        digests.add(r.stdout.strip())
-    assert len(digests) == 1
+    assert_same_under_hash_seeds(script)
 
 
 def test_cli_compile_check_in_both_dialects(tmp_path) -> None:

@@ -8,19 +8,14 @@ No device is available here, so there is no acceptance test on a real USG; the r
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
-import subprocess
-import sys
-import tempfile
-from pathlib import Path
 
 import pytest
 from hypothesis import assume, given, settings, strategies as st
 
+from backend_cases import assert_golden, assert_same_under_hash_seeds, case_loader, retargeted
 from conftest import REPO, load_policy_text as load_text
 from strategies import SMALL, policy_specs, render_policy
-from zonepolicy import api
 from zonepolicy.compile import _policy_root, _relative_origins
 from zonepolicy.compilers.base import Feature, Output, check_capabilities, lower, prove
 from zonepolicy.compilers.huawei_usg import (
@@ -33,7 +28,6 @@ from zonepolicy.semantics.meaning import Meaning
 from zonepolicy.semantics.packet import Packet
 
 GOLDEN = REPO / "tests" / "golden" / "huawei-usg"
-UPDATE = os.environ.get("ZONEPOLICY_UPDATE_GOLDEN") == "1"
 COMPILER = HuaweiUsgCompiler()
 
 # (case, policy file relative to the repo, firewalls). The quickstart's edge firewall is an nftables
@@ -47,18 +41,10 @@ CASES = [
 
 
 def as_usg(policy: Policy) -> Policy:
-    return dataclasses.replace(policy, firewalls=tuple(dataclasses.replace(f, target="huawei-usg")
-                                                       for f in policy.firewalls))
+    return retargeted(policy, "huawei-usg")
 
 
-_LOADED: dict[str, tuple[Policy, Meaning]] = {}
-
-
-def load_case(path: str) -> tuple[Policy, Meaning]:
-    if path not in _LOADED:
-        policy = as_usg(api.load_policy(str(REPO / path)))
-        _LOADED[path] = (policy, Meaning(policy))
-    return _LOADED[path]
+load_case = case_loader("huawei-usg")
 
 
 
@@ -83,11 +69,7 @@ def test_golden(case: str, path: str, fw: str) -> None:
     policy, meaning = load_case(path)
     for out in compile_fw(policy, fw, meaning):
         golden = GOLDEN / case / out.filename
-        if UPDATE:
-            golden.parent.mkdir(parents=True, exist_ok=True)
-            golden.write_text(out.text, encoding="utf-8")
-        assert golden.exists(), f"no golden file {golden}; run with ZONEPOLICY_UPDATE_GOLDEN=1"
-        assert out.text == golden.read_text(encoding="utf-8"), f"{golden} differs (regenerate and review the diff)"
+        assert_golden(golden, out.text)
 
 
 @pytest.mark.parametrize("case, path, fw", CASE_FWS, ids=CASE_IDS)
@@ -150,13 +132,7 @@ def test_deterministic_across_processes() -> None:
         "for o in HuaweiUsgCompiler().render(lower(p, p.firewall('fw1'))): h.update(o.filename.encode() + o.text.encode())\n"
         "print(h.hexdigest())\n"
     )
-    digests = set()
-    for seed in ("0", "1", "4242"):
-        r = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120,
-                           env=dict(os.environ, PYTHONHASHSEED=seed))
-        assert r.returncode == 0, r.stderr
-        digests.add(r.stdout.strip())
-    assert len(digests) == 1
+    assert_same_under_hash_seeds(script)
     policy, meaning = load_case("tests/data/huawei-usg/features.zp")
     assert compile_fw(policy, "fw1", meaning) == compile_fw(policy, "fw1", meaning)
 

@@ -13,16 +13,14 @@ import dataclasses
 import os
 import shutil
 import subprocess
-import sys
-import tempfile
 from pathlib import Path
 
 import pytest
 from hypothesis import assume, given, strategies as st
 
+from backend_cases import assert_golden, assert_same_under_hash_seeds, case_loader
 from conftest import REPO, load_policy_text as load_text
 from strategies import SMALL, policy_specs, render_policy
-from zonepolicy import api
 from zonepolicy.compilers import _iptables_read as rd
 from zonepolicy.compilers.base import Output, get_compiler, lower, prove
 from zonepolicy.compilers.iptables import (
@@ -37,7 +35,6 @@ from zonepolicy.semantics.packet import Packet
 from zonepolicy.semantics.packetset import PacketSet
 
 GOLDEN = REPO / "tests" / "golden" / "iptables"
-UPDATE = os.environ.get("ZONEPOLICY_UPDATE_GOLDEN") == "1"
 COMPILER = IptablesCompiler()
 
 # (case, policy file relative to the repo, firewalls; None: every firewall). Firewalls of other
@@ -50,20 +47,7 @@ CASES = [
 ]
 
 
-def as_iptables(policy: Policy) -> Policy:
-    return dataclasses.replace(policy, firewalls=tuple(dataclasses.replace(f, target="iptables")
-                                                       for f in policy.firewalls))
-
-
-_LOADED: dict[str, tuple[Policy, Meaning]] = {}
-
-
-def load_case(path: str) -> tuple[Policy, Meaning]:
-    """The policy (path relative to the repo) with every firewall targeting iptables."""
-    if path not in _LOADED:
-        policy = as_iptables(api.load_policy(str(REPO / path)))
-        _LOADED[path] = (policy, Meaning(policy))
-    return _LOADED[path]
+load_case = case_loader("iptables")
 
 
 
@@ -85,11 +69,7 @@ def test_golden(case: str, path: str, fw: str) -> None:
     policy, meaning = load_case(path)
     for out in compile_fw(policy, fw, meaning):
         golden = GOLDEN / case / out.filename
-        if UPDATE:
-            golden.parent.mkdir(parents=True, exist_ok=True)
-            golden.write_text(out.text, encoding="utf-8")
-        assert golden.exists(), f"no golden file {golden}; run with ZONEPOLICY_UPDATE_GOLDEN=1"
-        assert out.text == golden.read_text(encoding="utf-8"), f"{golden} differs (regenerate and review the diff)"
+        assert_golden(golden, out.text)
 
 
 @pytest.mark.parametrize("case, path, fw", CASE_FWS, ids=CASE_IDS)
@@ -125,13 +105,7 @@ def test_deterministic_across_processes() -> None:
         "for o in IptablesCompiler().render(lower(p, fw)): h.update(o.filename.encode() + o.text.encode())\n"
         "print(h.hexdigest())\n"
     )
-    digests = set()
-    for seed in ("0", "1", "4242"):
-        r = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120,
-                           env=dict(os.environ, PYTHONHASHSEED=seed))
-        assert r.returncode == 0, r.stderr
-        digests.add(r.stdout.strip())
-    assert len(digests) == 1
+    assert_same_under_hash_seeds(script)
     policy, meaning = load_case("tests/data/iptables/features.zp")
     assert compile_fw(policy, "fw1", meaning) == compile_fw(policy, "fw1", meaning)
 

@@ -9,18 +9,13 @@ syntax follows the vendor notes (docs/compilers.md, section juniper-srx).
 from __future__ import annotations
 
 import dataclasses
-import os
-import subprocess
-import sys
-import tempfile
-from pathlib import Path
 
 import pytest
 from hypothesis import assume, given, strategies as st
 
+from backend_cases import assert_golden, assert_same_under_hash_seeds, case_loader
 from conftest import REPO, load_policy_text as load_text
 from strategies import SMALL, policy_specs, render_policy
-from zonepolicy import api
 from zonepolicy.compile import compile_policy
 from zonepolicy.compilers.base import Output, TargetRule, check_capabilities, get_compiler, lower, prove
 from zonepolicy.compilers.juniper_srx import (
@@ -35,7 +30,6 @@ from zonepolicy.semantics.meaning import Meaning
 from zonepolicy.semantics.packet import Packet
 
 GOLDEN = REPO / "tests" / "golden" / "juniper-srx"
-UPDATE = os.environ.get("ZONEPOLICY_UPDATE_GOLDEN") == "1"
 COMPILER = JuniperSrxCompiler()
 FEATURES = "tests/data/juniper-srx/features.zp"
 
@@ -46,14 +40,7 @@ CASES = [
     ("features", FEATURES, ("fw1",)),
 ]
 
-_LOADED: dict[str, tuple[Policy, Meaning]] = {}
-
-
-def load_case(path: str) -> tuple[Policy, Meaning]:
-    if path not in _LOADED:
-        policy = api.load_policy(str(REPO / path))
-        _LOADED[path] = (policy, Meaning(policy))
-    return _LOADED[path]
+load_case = case_loader()
 
 
 
@@ -76,11 +63,7 @@ def test_golden(case: str, path: str, fw: str) -> None:
     [out] = compile_fw(policy, fw, meaning)
     assert out.filename == f"{fw}.set"
     golden = GOLDEN / case / out.filename
-    if UPDATE:
-        golden.parent.mkdir(parents=True, exist_ok=True)
-        golden.write_text(out.text, encoding="utf-8")
-    assert golden.exists(), f"no golden file {golden}; run with ZONEPOLICY_UPDATE_GOLDEN=1"
-    assert out.text == golden.read_text(encoding="utf-8"), f"{golden} differs (regenerate and review the diff)"
+    assert_golden(golden, out.text)
 
 
 @pytest.mark.parametrize("case, path, fw", CASE_FWS, ids=CASE_IDS)
@@ -161,13 +144,7 @@ def test_deterministic_across_processes() -> None:
         "    h.update(o.filename.encode() + o.text.encode())\n"
         "print(h.hexdigest())\n"
     )
-    digests = set()
-    for seed in ("0", "1", "4242"):
-        r = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120,
-                           env=dict(os.environ, PYTHONHASHSEED=seed))
-        assert r.returncode == 0, r.stderr
-        digests.add(r.stdout.strip())
-    assert len(digests) == 1
+    assert_same_under_hash_seeds(script)
     policy, meaning = load_case(FEATURES)
     assert compile_fw(policy, "fw1", meaning) == compile_fw(policy, "fw1", meaning)
 

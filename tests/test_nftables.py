@@ -17,13 +17,13 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 from hypothesis import given, strategies as st
 
+from backend_cases import assert_golden, case_loader
 from conftest import REPO, load_policy_text as load_text
 from strategies import Sizes, policy_specs, render_policy
 from zonepolicy import api
@@ -36,14 +36,12 @@ from zonepolicy.compilers.nftables import (
     NftablesCompiler, NftReadError, derived_name, file_name, log_prefix, log_problems, nft_string, split_box,
     stateless_problems, table_name,
 )
-from zonepolicy.model.policy import Policy
 from zonepolicy.model.values import Action
 from zonepolicy.semantics.meaning import Meaning
 from zonepolicy.semantics.packetset import PacketSet
 
 GOLDEN = REPO / "tests" / "golden" / "nftables"
 DATA = REPO / "tests" / "data" / "nftables"
-UPDATE = os.environ.get("ZONEPOLICY_UPDATE_GOLDEN") == "1"
 COMPILER = NftablesCompiler()
 
 CASES = [
@@ -55,14 +53,7 @@ CASES = [
 CASE_FWS = [(case, path, fw) for case, path, fws in CASES for fw in fws]
 CASE_IDS = [f"{case}-{fw}" for case, _, fw in CASE_FWS]
 
-_LOADED: dict[str, tuple[Policy, Meaning]] = {}
-
-
-def load_case(path: str) -> tuple[Policy, Meaning]:
-    if path not in _LOADED:
-        policy = api.load_policy(str(REPO / path))
-        _LOADED[path] = (policy, Meaning(policy))
-    return _LOADED[path]
+load_case = case_loader()
 
 
 def compiled_text(path: str, fw: str) -> str:
@@ -87,11 +78,7 @@ def _line(needle: str) -> int:
 def test_golden(case: str, path: str, fw: str) -> None:
     text = compiled_text(path, fw)
     golden = GOLDEN / case / f"{fw}.nft"
-    if UPDATE:
-        golden.parent.mkdir(parents=True, exist_ok=True)
-        golden.write_text(text, encoding="utf-8")
-    assert golden.exists(), f"no golden file {golden}; run with ZONEPOLICY_UPDATE_GOLDEN=1"
-    assert text == golden.read_text(encoding="utf-8"), f"{golden} differs (regenerate and review the diff)"
+    assert_golden(golden, text)
 
 
 @pytest.mark.parametrize("case, path, fw", CASE_FWS, ids=CASE_IDS)
