@@ -19,7 +19,7 @@ import hashlib
 import ipaddress
 import re
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Callable, ClassVar, Iterable, Sequence
 
 from zonepolicy.diagnostics import Diagnostic, Severity
 from zonepolicy.errors import InvalidPolicy, ZonePolicyError
@@ -28,7 +28,7 @@ from zonepolicy.model.values import Action, Network
 from zonepolicy.semantics.packetset import PacketSet
 
 from .base import (
-    Interval, Output, ReadPair, ReadRule, TargetModel, TargetRule, interface_name_diagnostics, lower,
+    Compiler, Interval, Output, ReadPair, ReadRule, TargetModel, TargetRule, interface_name_diagnostics, lower,
 )
 
 FULL8: tuple[Interval, ...] = ((0, 255),)
@@ -95,6 +95,30 @@ def interface_diagnostics(target: str, firewall: Firewall) -> list[Diagnostic]:
     """ZP403 for every interface name the target's configuration cannot carry."""
     return interface_name_diagnostics(target, firewall, check_interface_name, lambda n: clean_remark(n)[:40],
                                       IFNAME_HINT)
+
+
+class CiscoCompiler(Compiler):
+    """What IOS and ASA share: the same diagnostics, one configuration file, ACL pairs read back.
+
+    A subclass sets ``suffix`` and the two functions of its dialect, ``render_text`` (model → text)
+    and ``parse`` (text → ACLs and their inbound bindings).
+    """
+
+    suffix: ClassVar[str]
+    render_text: ClassVar[Callable[[TargetModel], str]]
+    parse: ClassVar[Callable[[str], tuple]]
+
+    def diagnose(self, policy: Policy, firewall: Firewall) -> list[Diagnostic]:
+        """Interface names the configuration cannot carry, and rules no ACE can write exactly."""
+        return interface_diagnostics(self.target, firewall) + expressibility_diagnostics(self.target, policy, firewall)
+
+    def render(self, model: TargetModel) -> list[Output]:
+        return render_outputs(self.target, model, type(self).render_text, self.suffix)
+
+    def read(self, text: str, firewall: Firewall) -> list[ReadPair]:
+        """First-match rules per interface pair of an emitted configuration (connection-opening packets)."""
+        acls, bindings = type(self).parse(text)
+        return read_pairs(acls, bindings, (4, 6), firewall)
 
 
 def render_outputs(target: str, model: TargetModel, render_text, suffix: str) -> list[Output]:

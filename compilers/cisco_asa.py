@@ -25,12 +25,10 @@ from __future__ import annotations
 
 import ipaddress
 
-from zonepolicy.diagnostics import Diagnostic
-from zonepolicy.model.policy import Firewall, Policy
 from zonepolicy.model.values import Network
 
 from . import _cisco as cc
-from .base import Compiler, Feature, Output, ReadPair, TargetModel, register
+from .base import Feature, TargetModel, register
 
 _PROTO_OUT = {(4, 1): "icmp", (6, 58): "icmp6"}
 _PROTO_IN = {"ip": None, "tcp": 6, "udp": 17, "icmp": 1, "icmp6": 58}
@@ -226,7 +224,7 @@ def parse(text: str) -> tuple[dict[str, list[cc.Entry]], dict[tuple[str, int], s
 
 
 @register
-class CiscoAsaCompiler(Compiler):
+class CiscoAsaCompiler(cc.CiscoCompiler):
     """Unified extended ACLs bound inbound per nameif; see the module docstring."""
 
     target = "cisco-asa"
@@ -236,15 +234,6 @@ class CiscoAsaCompiler(Compiler):
     })  # no STATELESS (the ASA tracks every permitted connection), no INSPECT (filtering only here);
     # SCTP only without ports (diagnose refuses SCTP ports)
 
-    def diagnose(self, policy: Policy, firewall: Firewall) -> list[Diagnostic]:
-        """Interface names the ASA configuration cannot carry, and rules no ACE can write exactly."""
-        return cc.interface_diagnostics(self.target, firewall) + cc.expressibility_diagnostics(
-            self.target, policy, firewall)
-
-    def render(self, model: TargetModel) -> list[Output]:
-        return cc.render_outputs(self.target, model, render_text, "asa")
-
-    def read(self, text: str, firewall: Firewall) -> list[ReadPair]:
-        """First-match rules per interface pair of an emitted configuration (connection-opening packets)."""
-        acls, bindings = parse(text)
-        return cc.read_pairs(acls, bindings, (4, 6), firewall)
+    suffix = "asa"
+    render_text = staticmethod(render_text)
+    parse = staticmethod(parse)

@@ -43,12 +43,10 @@ from __future__ import annotations
 import ipaddress
 from typing import Sequence
 
-from zonepolicy.diagnostics import Diagnostic
-from zonepolicy.model.policy import Firewall, Policy
 from zonepolicy.model.values import Network
 
 from . import _cisco as cc
-from .base import Compiler, Feature, Output, ReadPair, TargetModel, register
+from .base import Feature, TargetModel, register
 
 REFLECT = {4: "zp-reflect", 6: "zp-reflect6"}
 _PROTO_OUT = {4: {6: "tcp", 17: "udp", 1: "icmp"}, 6: {6: "tcp", 17: "udp", 58: "icmp"}}
@@ -273,7 +271,7 @@ def parse(text: str) -> tuple[dict[str, list[cc.Entry]], dict[tuple[str, int], s
 
 
 @register
-class CiscoIosCompiler(Compiler):
+class CiscoIosCompiler(cc.CiscoCompiler):
     """Named extended ACLs (IPv4 and IPv6) bound inbound per interface; see the module docstring."""
 
     target = "cisco-ios"
@@ -282,15 +280,6 @@ class CiscoIosCompiler(Compiler):
         Feature.STATELESS, Feature.COMMENTS,
     })  # no INSPECT: ACLs filter packets. SCTP only without ports (diagnose refuses SCTP ports).
 
-    def diagnose(self, policy: Policy, firewall: Firewall) -> list[Diagnostic]:
-        """Interface names IOS cannot carry, and rules no ACE can write exactly."""
-        return cc.interface_diagnostics(self.target, firewall) + cc.expressibility_diagnostics(
-            self.target, policy, firewall)
-
-    def render(self, model: TargetModel) -> list[Output]:
-        return cc.render_outputs(self.target, model, render_text, "ios")
-
-    def read(self, text: str, firewall: Firewall) -> list[ReadPair]:
-        """First-match rules per interface pair of an emitted configuration (connection-opening packets)."""
-        acls, bindings = parse(text)
-        return cc.read_pairs(acls, bindings, (4, 6), firewall)
+    suffix = "ios"
+    render_text = staticmethod(render_text)
+    parse = staticmethod(parse)
