@@ -19,22 +19,12 @@ from ...semantics.packetset import PacketSet
 from ..findings import Finding
 from ..packs import Rule
 from . import Context, check
+from ._support import kinds_param
 
 FlowFilter = Callable[[Flow], bool]
 
 
 # ---------------------------------------------------------------- helpers
-
-
-def _kinds(rule: Rule, name: str, default: Iterable[str]) -> frozenset[ZoneKind]:
-    """The zone kinds a rule parameter names; an unknown kind is a pack error, reported loudly."""
-    raw = rule.param(name, tuple(default))
-    if isinstance(raw, str):
-        raw = (raw,)
-    try:
-        return frozenset(ZoneKind(str(k)) for k in raw)
-    except ValueError as err:
-        raise ValueError(f"rule {rule.code}: parameter {name}: {err}") from None
 
 
 def _names(rule: Rule, name: str, default: Iterable[str]) -> tuple[str, ...]:
@@ -114,10 +104,10 @@ def internet_only_to_access_zone(ctx: Context, rule: Rule) -> Iterator[Finding]:
     Params: ``from-kinds`` (default external), ``to-kinds`` the destinations allowed (default
     internet-access, external).
     """
-    sources = _of_kinds(ctx, _kinds(rule, "from-kinds", ["external"]))
+    sources = _of_kinds(ctx, kinds_param(rule, "from-kinds", ["external"]))
     if not sources:
         return
-    permitted = _kinds(rule, "to-kinds", ["internet-access", "external"])
+    permitted = kinds_param(rule, "to-kinds", ["internet-access", "external"])
     inside = ctx.zones_where(lambda z: z.kind not in permitted)
     offending = ctx.allowed & ctx.src(sources) & ctx.dst(inside)
     yield from _report(ctx, rule, offending,
@@ -141,11 +131,11 @@ def remote_access_via_platform(ctx: Context, rule: Rule) -> Iterator[Finding]:
     ``via-kinds`` (internet-access); and the packets originate in a ``pool-kinds`` (remote-access)
     zone, because a packet leaving the platform carries a pool address.
     """
-    from_kinds = _kinds(rule, "from-kinds", ["remote-access", "external"])
-    pool_kinds = _kinds(rule, "pool-kinds", ["remote-access"])
-    via_kinds = _kinds(rule, "via-kinds", ["internet-access"])
+    from_kinds = kinds_param(rule, "from-kinds", ["remote-access", "external"])
+    pool_kinds = kinds_param(rule, "pool-kinds", ["remote-access"])
+    via_kinds = kinds_param(rule, "via-kinds", ["internet-access"])
     sources = _of_kinds(ctx, from_kinds)
-    targets = _of_kinds(ctx, _kinds(rule, "to-kinds", ["public", "dedicated"]))
+    targets = _of_kinds(ctx, kinds_param(rule, "to-kinds", ["public", "dedicated"]))
     if not sources or not targets:
         return
     entering = ctx.allowed & ctx.src(sources) & ctx.dst(targets)
@@ -214,7 +204,7 @@ def vpn_isolation(ctx: Context, rule: Rule) -> Iterator[Finding]:
     zone. Exact: no allowed packet goes from a zone of one VPN to a zone of another; the sets are one
     per VPN, ``src(V) ∩ (dst(all dedicated) − dst(V))``, so the cost is linear in the VPNs.
     """
-    dedicated = _of_kinds(ctx, _kinds(rule, "kinds", ["dedicated"]))
+    dedicated = _of_kinds(ctx, kinds_param(rule, "kinds", ["dedicated"]))
     groups = _vpn_groups(ctx, dedicated)
     if len(groups) < 2:
         return
@@ -242,8 +232,8 @@ def national_public_ip_only(ctx: Context, rule: Rule) -> Iterator[Finding]:
     public zone. When the policy declares no such object, nothing can be shown compliant and the
     finding says the object is missing.
     """
-    national = _of_kinds(ctx, _kinds(rule, "national-kinds", ["national"]))
-    public = _of_kinds(ctx, _kinds(rule, "public-kinds", ["public"]))
+    national = _of_kinds(ctx, kinds_param(rule, "national-kinds", ["national"]))
+    public = _of_kinds(ctx, kinds_param(rule, "public-kinds", ["public"]))
     if not national or not public:
         return
     wanted = _names(rule, "addresses", ["national-public-ip"])
@@ -332,11 +322,11 @@ def internet_egress_via_access_zone(ctx: Context, rule: Rule) -> Iterator[Findin
     ``to-kinds`` zone (external) is let through only by flows marked ``via`` a ``via-kinds``
     (internet-access) zone; packets the default action allows are always reported.
     """
-    sources = _of_kinds(ctx, _kinds(rule, "from-kinds", ["public", "dedicated"]))
-    targets = _of_kinds(ctx, _kinds(rule, "to-kinds", ["external"]))
+    sources = _of_kinds(ctx, kinds_param(rule, "from-kinds", ["public", "dedicated"]))
+    targets = _of_kinds(ctx, kinds_param(rule, "to-kinds", ["external"]))
     if not sources or not targets:
         return
-    via_kinds = _kinds(rule, "via-kinds", ["internet-access"])
+    via_kinds = kinds_param(rule, "via-kinds", ["internet-access"])
     offending = ctx.allowed & ctx.src(sources) & ctx.dst(targets)
     yield from _report(ctx, rule, offending,
                        "internet-bound traffic that does not leave through the internet-access zone",
