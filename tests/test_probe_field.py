@@ -291,8 +291,13 @@ class Lab:
 
     def up(self) -> None:
         a, fw, b = self.a, self.fw, self.b
-        _sh("ip", "-b", "-", input=f"netns add {a}\nnetns add {fw}\nnetns add {b}\n"
-            f"link add a0 netns {fw} type veth peer name eth0 netns {a}\n"
+        _sh("ip", "-b", "-", input=f"netns add {a}\nnetns add {fw}\nnetns add {b}\n")
+        for ns in (a, fw, b):
+            # without duplicate address detection the link-local addresses are usable at once: a
+            # tentative one holds back neighbour discovery for about a second, longer than a reply wait
+            _sh("ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.accept_dad=0",
+                "net.ipv6.conf.default.accept_dad=0")
+        _sh("ip", "-b", "-", input=f"link add a0 netns {fw} type veth peer name eth0 netns {a}\n"
             f"link add b0 netns {fw} type veth peer name eth0 netns {b}\n")
         for ns, addrs, gw4, gw6 in ((a, (A4 + "/26", A6 + "/80"), "192.0.2.1", "2001:db8::a:0:0:1"),
                                     (b, (B4 + "/26", B6 + "/80"), "192.0.2.65", "2001:db8::b:0:0:1")):
