@@ -90,6 +90,7 @@ _PROTO_BY_NAME = {"tcp": 6, "udp": 17, "icmp": 1, "icmp6": 58}
 _IFNAME = re.compile(r"[a-z]+(?:-?[0-9]+(?:/[0-9]+)*(?::[0-9]+)?)?(?:\.[0-9]+)?")
 _SAFE_ID = re.compile(r"[A-Za-z0-9_-]{1,40}")
 _TOKEN = re.compile(r'"([^"\\\n]*)"|([^\s"\\]+)')
+_TOKENS_LINE = re.compile(r'(?: *+(?:"[^"\\\n]*+"|[^\s"\\]++))*+ *+')  # possessive: no backtracking
 
 
 class ReadError(ValueError):
@@ -105,6 +106,14 @@ def junos_text(text: str, limit: int = MAX_DESCRIPTION) -> str:
     the line or hide text from a reader, become ``?``. A cut happens on a character boundary and
     is marked ``...``.
     """
+    if text.isascii() and text.isprintable():  # the usual case: only the two quote characters change
+        clean = text.replace('"', "'").replace("\\", "/")
+        return clean if len(clean) <= limit else clean[:limit - 3] + "..."
+    return junos_text_scan(text, limit)
+
+
+def junos_text_scan(text: str, limit: int = MAX_DESCRIPTION) -> str:
+    """:func:`junos_text` character by character: the general path for any text."""
     out = []
     for ch in text:
         if ch == " ":
@@ -277,15 +286,40 @@ class _Book:
     address_sets: dict[str, tuple[str, ...]] = field(default_factory=dict)
     apps: dict[str, App] = field(default_factory=dict)
     app_sets: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # what a prefix list or a protocol part is called once it was seen: the rules of a large model
+    # share a few thousand of each (the lowering hands the same prefix tuples to every rule using them)
+    _net_names: dict[Network, str] = field(default_factory=dict)
+    _list_names: dict[int, tuple[tuple[Network, ...], str]] = field(default_factory=dict)
+    _app_names: dict[tuple, str] = field(default_factory=dict)
 
     def address(self, nets: Sequence[Network]) -> str:
-        names = tuple(address_name(n) for n in nets)
+        found = self._list_names.get(id(nets))
+        if found is not None and found[0] is nets:  # the tuple itself is kept, so its id stays its own
+            return found[1]
+        name = self._address(nets)
+        self._list_names[id(nets)] = (nets, name)
+        return name
+
+    def _address(self, nets: Sequence[Network]) -> str:
+        names = []
         for n in nets:
-            self.addresses.setdefault(address_name(n), n)
+            one = self._net_names.get(n)
+            if one is None:
+                one = self._net_names[n] = address_name(n)
+                self.addresses.setdefault(one, n)
+            names.append(one)
         if len(names) == 1:
             return names[0]
-        name = f"AS_{_digest(*names)}"
-        self.address_sets.setdefault(name, names)
+        names_t = tuple(names)
+        name = f"AS_{_digest(*names_t)}"
+        self.address_sets.setdefault(name, names_t)
+        return name
+
+    def rule_application(self, rule: TargetRule) -> str:
+        key = (rule.proto, rule.dport, rule.icmp_type, rule.icmp_code)
+        name = self._app_names.get(key)
+        if name is None:
+            name = self._app_names[key] = self.application(applications(rule))
         return name
 
     def application(self, apps: list[App] | None) -> str:
@@ -312,11 +346,10 @@ def render_text(model: TargetModel) -> str:
         for rule_no, r in enumerate(_ordered(pair.rules), 1):
             head = f"{ctx} policy {policy_name(pair_no, rule_no, r.flow_id)}"
             text = junos_text(f"flow {r.flow_id} {r.origin}".rstrip())
-            policies.append(f'{head} description "{text}"')
-            policies.append(f"{head} match source-address {book.address(r.src)}")
-            policies.append(f"{head} match destination-address {book.address(r.dst)}")
-            policies.append(f"{head} match application {book.application(applications(r))}")
-            policies.append(f"{head} then {'permit' if r.action is Action.ALLOW else 'deny'}")
+            policies += (f'{head} description "{text}"', f"{head} match source-address {book.address(r.src)}",
+                         f"{head} match destination-address {book.address(r.dst)}",
+                         f"{head} match application {book.rule_application(r)}",
+                         f"{head} then {'permit' if r.action is Action.ALLOW else 'deny'}")
             if r.log:
                 policies.append(f"{head} then log session-init")
         head = f"{ctx} policy zp{pair_no}-deny"
@@ -381,6 +414,16 @@ class Config:
 
 def tokenize(line: str, n: int = 0) -> list[str]:
     """Words and double-quoted strings (without escapes, as emitted); anything else is an error."""
+    if line.isprintable() and '"' not in line and "\\" not in line:
+        return line.split()  # only words and spaces: what scan_tokens finds too
+    if _TOKENS_LINE.fullmatch(line):  # nothing but tokens and spaces: findall skips exactly the spaces
+        return [quoted if word == "" else word for quoted, word in _TOKEN.findall(line)]
+    return scan_tokens(line, n)
+
+
+def scan_tokens(line: str, n: int = 0) -> list[str]:
+    """:func:`tokenize` as a scan, token by token: the general path, and the one that names the spot
+    it cannot read."""
     out, pos = [], 0
     while pos < len(line):
         if line[pos] == " ":
@@ -407,10 +450,34 @@ def parse(text: str) -> Config:
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
-        if any(unicodedata.category(c)[0] == "C" for c in line):
+        if not line.isprintable() and any(unicodedata.category(c)[0] == "C" for c in line):
             raise ReadError(f"line {n}: control character")
         t = tokenize(line, n)
-        if t == ["delete", "security", "policies"]:
+        # the policy statements first: they are most of a file (the branches exclude one another)
+        if len(t) >= 10 and t[3] == "from-zone" and t[:3] == _POLICIES and t[5] == "to-zone" and t[7] == "policy":
+            context = cfg.policies.get((t[4], t[6]))
+            if context is None:
+                context = cfg.policies[t[4], t[6]] = {}
+            pol = context.get(t[8])
+            if pol is None:
+                pol = context[t[8]] = _Policy(t[8])
+            rest = t[9:]
+            if rest[0] == "description" and len(rest) == 2:
+                pol.description = rest[1]
+            elif rest[0] == "match" and len(rest) == 3 and rest[1] in (
+                    "source-address", "destination-address", "application"):
+                attr = {"source-address": pol.src, "destination-address": pol.dst, "application": pol.apps}[rest[1]]
+                if rest[2] not in attr:
+                    attr.append(rest[2])
+            elif rest[0] == "then" and rest[1:] in (["permit"], ["deny"], ["reject"]):
+                if pol.action not in (None, rest[1]):
+                    raise ReadError(f"line {n}: policy {t[8]} has two actions")
+                pol.action = rest[1]
+            elif rest == ["then", "log", "session-init"]:
+                pol.log = True
+            else:
+                raise ReadError(f"line {n}: unsupported policy statement {' '.join(rest)[:60]!r}")
+        elif t == ["delete", "security", "policies"]:
             cfg.policies.clear()
             cfg.default_permit = False
         elif t[:4] == ["set", "security", "zones", "security-zone"] and len(t) == 7 and t[5] == "interfaces":
@@ -441,25 +508,6 @@ def parse(text: str) -> Config:
             members = cfg.app_sets.setdefault(t[3], [])
             if t[5] not in members:
                 members.append(t[5])
-        elif t[:3] == ["set", "security", "policies"] and len(t) >= 10 and t[3] == "from-zone" \
-                and t[5] == "to-zone" and t[7] == "policy":
-            pol = cfg.policies.setdefault((t[4], t[6]), {}).setdefault(t[8], _Policy(t[8]))
-            rest = t[9:]
-            if rest[0] == "description" and len(rest) == 2:
-                pol.description = rest[1]
-            elif rest[0] == "match" and len(rest) == 3 and rest[1] in (
-                    "source-address", "destination-address", "application"):
-                attr = {"source-address": pol.src, "destination-address": pol.dst, "application": pol.apps}[rest[1]]
-                if rest[2] not in attr:
-                    attr.append(rest[2])
-            elif rest[0] == "then" and rest[1:] in (["permit"], ["deny"], ["reject"]):
-                if pol.action not in (None, rest[1]):
-                    raise ReadError(f"line {n}: policy {t[8]} has two actions")
-                pol.action = rest[1]
-            elif rest == ["then", "log", "session-init"]:
-                pol.log = True
-            else:
-                raise ReadError(f"line {n}: unsupported policy statement {' '.join(rest)[:60]!r}")
         elif t[:4] == ["set", "security", "policies", "default-policy"] and len(t) == 5 \
                 and t[4] in ("deny-all", "permit-all"):
             cfg.default_permit = t[4] == "permit-all"
@@ -468,6 +516,7 @@ def parse(text: str) -> Config:
     return cfg
 
 
+_POLICIES = ["set", "security", "policies"]
 _ANY = {"any": ("0.0.0.0/0", "::/0"), "any-ipv4": ("0.0.0.0/0",), "any-ipv6": ("::/0",)}
 
 
@@ -543,6 +592,40 @@ def policy_set(cfg: Config, pol: _Policy) -> PacketSet:
     return PacketSet.build(src=src, dst=dst) & apps
 
 
+class PolicySets:
+    """:func:`policy_set` for every policy of one configuration, with its factors shared.
+
+    A policy's packets are (source addresses × destination addresses) ∩ applications; a large file
+    names the same address objects and applications in thousands of policies, so each factor is
+    built once per name list and a policy costs two intersections.
+    """
+
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self._addresses: dict[tuple[str, tuple[str, ...]], PacketSet] = {}
+        self._apps: dict[tuple[str, ...], PacketSet] = {}
+
+    def _side(self, side: str, names: list[str], pname: str) -> PacketSet:
+        key = (side, tuple(names))
+        found = self._addresses.get(key)
+        if found is None:
+            nets = [n for a in names for n in _networks(self.cfg, a, pname)]
+            found = self._addresses[key] = PacketSet.build(**{side: nets})
+        return found
+
+    def __call__(self, pol: _Policy) -> PacketSet:
+        if not (pol.src and pol.dst and pol.apps) or pol.action is None:
+            raise ReadError(f"policy {pol.name}: incomplete (needs source, destination, application and then)")
+        key = tuple(pol.apps)
+        apps = self._apps.get(key)
+        if apps is None:
+            apps = PacketSet.empty()
+            for a in pol.apps:
+                apps = apps | _app_set(self.cfg, a, pol.name)
+            self._apps[key] = apps
+        return self._side("src", pol.src, pol.name) & self._side("dst", pol.dst, pol.name) & apps
+
+
 @register
 class JuniperSrxCompiler(Compiler):
     """Junos ``set`` commands for an SRX; see the module docstring."""
@@ -568,6 +651,7 @@ class JuniperSrxCompiler(Compiler):
         definition order, then the default policy. Interfaces named in the file but not in the
         firewall are evaluated too, so a zone given to an unknown interface shows as a mismatch."""
         cfg = parse(text)
+        packets = PolicySets(cfg)
         cache: dict[tuple[str, str], tuple[ReadRule, ...]] = {}
         pairs = []
         for i, o, ctx in _contexts(cfg, firewall):
@@ -575,7 +659,7 @@ class JuniperSrxCompiler(Compiler):
                 pairs.append(ReadPair(i, o, ()))
                 continue
             if ctx not in cache:
-                rules = [ReadRule(policy_set(cfg, p), p.action == "permit", p.description or p.name)
+                rules = [ReadRule(packets(p), p.action == "permit", p.description or p.name)
                          for p in cfg.policies.get(ctx, {}).values()]
                 if cfg.default_permit:
                     rules.append(ReadRule(PacketSet.universe(), True, "default-policy permit-all"))
@@ -633,11 +717,12 @@ def log_problems(policy: Policy, firewall: Firewall, text: str, meaning: Meaning
     asked = deny_log | (allow_log - deny)
     zones = {i.name: i.zones for i in firewall.interfaces}
     cfg = parse(text)
+    policy_packets = PolicySets(cfg)
     problems = []
     for i, o, ctx in _contexts(cfg, firewall):
         logged, seen = PacketSet.empty(), PacketSet.empty()
         for p in cfg.policies.get(ctx, {}).values() if ctx else ():
-            packets = policy_set(cfg, p) - seen
+            packets = policy_packets(p) - seen
             if p.log:
                 logged = logged | packets
             seen = seen | packets

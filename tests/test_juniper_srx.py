@@ -19,9 +19,8 @@ from strategies import SMALL, policy_specs, render_policy
 from zonepolicy.compile import compile_policy
 from zonepolicy.compilers.base import Output, TargetRule, check_capabilities, get_compiler, lower, prove
 from zonepolicy.compilers.juniper_srx import (
-    App, JuniperSrxCompiler, ReadError, applications, check_interface_name, junos_text, log_problems, output_name,
-    parse,
-    policy_name, tokenize, zone_name,
+    App, JuniperSrxCompiler, PolicySets, ReadError, applications, check_interface_name, junos_text, junos_text_scan,
+    log_problems, output_name, parse, policy_name, policy_set, scan_tokens, tokenize, zone_name,
 )
 from zonepolicy.errors import InvalidPolicy
 from zonepolicy.model.policy import Policy
@@ -183,7 +182,9 @@ def test_random_policies_render_read_back_and_prove(spec, seed: int, toggles: in
             assert all("flow default" in d.message for d in errors)
             continue
         outs = COMPILER.render(model)
-        parse(outs[0].text)
+        cfg = parse(outs[0].text)
+        shared = PolicySets(cfg)  # the reader's shared factors build what the one-policy reference builds
+        assert all(shared(p) == policy_set(cfg, p) for pols in cfg.policies.values() for p in pols.values())
         mismatches = prove(policy, fw, COMPILER.read_outputs(outs, fw), meaning)
         assert mismatches == [], "\n".join(m.describe() for m in mismatches)
         problems = log_problems(policy, fw, outs[0].text, meaning)
@@ -429,3 +430,23 @@ def test_applications_respect_the_packet_universe() -> None:
     assert applications(_rule(proto=((58, 58),), icmp_type=((1, 1),), icmp_code=((3, 4),))) == [
         App(58, icmp_type=1, icmp_code=3), App(58, icmp_type=1, icmp_code=4)]
     assert [a.name for a in applications(_rule(proto=((47, 47), (58, 58))))] == ["zp-proto-47", "zp-icmp6"]
+
+
+# ---------------------------------------------------------------- fast paths agree with the general ones
+_AWKWARD = st.text(alphabet=st.sampled_from('ab "\\\t\n\x7f\u00a0\u2028\u202e南é?#'), max_size=40)
+
+
+@given(text=_AWKWARD, limit=st.integers(4, 40))
+def test_junos_text_fast_path_is_the_scan(text: str, limit: int) -> None:
+    assert junos_text(text, limit) == junos_text_scan(text, limit)
+
+
+@given(line=_AWKWARD)
+def test_tokenize_fast_paths_are_the_scan(line: str) -> None:
+    try:
+        expected = scan_tokens(line)
+    except ReadError:
+        with pytest.raises(ReadError):
+            tokenize(line)
+    else:
+        assert tokenize(line) == expected
