@@ -39,6 +39,8 @@ from zonepolicy.semantics.meaning import Meaning
 from zonepolicy.semantics.packet import Packet
 from zonepolicy.semantics.packetset import PacketSet
 
+from . import _intervals as iv
+
 Interval = tuple[int, int]
 
 
@@ -213,6 +215,7 @@ class _Lowering:
         self.meaning = meaning
         self._sides: dict = {}
         self._services: dict = {}
+        self._intervals: dict = {}
 
     def side(self, endpoints, side: str, behind: dict[str, PacketSet]) -> dict[str, _Nets]:
         """Interface name -> per-family prefixes of ``endpoints`` behind it (only where non-empty)."""
@@ -220,33 +223,95 @@ class _Lowering:
         key = (side, tuple(id(e.zones) if e.is_zone else -id(e.networks) for e in endpoints))
         found = self._sides.get(key)
         if found is None:
-            m = self.meaning
-            whole = m.endpoint_set(endpoints[0], side)
-            for e in endpoints[1:]:
-                whole = whole | m.endpoint_set(e, side)
-            found = {}
-            for name, addresses in behind.items():
-                part = whole & addresses
-                if part.is_empty():
-                    continue
-                nets: _Nets = {}
-                for box in part.boxes():
-                    nets[box.family] = nets.get(box.family, ()) + (box.src if side == "src" else box.dst)
-                found[name] = nets
+            found = self._side_by_intervals(endpoints, side, behind)
+            if found is None:
+                found = self._side_by_sets(endpoints, side, behind)
             self._sides[key] = found
+        return found
+
+    def _side_by_intervals(self, endpoints, side: str, behind: dict[str, PacketSet]) -> dict[str, _Nets] | None:
+        """:meth:`_side_by_sets` with sorted intervals: every operand there constrains one address
+        only, and the boxes of such a set are one per family with that address's merged intervals.
+        ``None`` when some operand is not of that kind."""
+        zones = self._behind_intervals(side, behind)
+        if zones is None:
+            return None
+        parts: list[iv.PerFamily] = []
+        for e in endpoints:
+            if e.is_zone:
+                ek = ("ep", side, id(e.zones))
+                got = self._intervals.get(ek)
+                if got is None:
+                    got = iv.address_intervals(self.meaning.endpoint_set(e, side), side)
+                    if got is None:
+                        return None
+                    self._intervals[ek] = got
+            else:
+                got = iv.of_networks(e.networks)
+            parts.append(got)
+        whole = parts[0] if len(parts) == 1 else {
+            f: iv.union(x for p in parts for x in p.get(f, ())) for f in (4, 6) if any(f in p for p in parts)}
+        found: dict[str, _Nets] = {}
+        for name, per in zones.items():
+            nets: _Nets = {}
+            for family in (4, 6):
+                a, b = whole.get(family), per.get(family)
+                if a and b:
+                    common = iv.intersect(a, b)
+                    if common:
+                        nets[family] = iv.networks(family, common)
+            if nets:
+                found[name] = nets
+        return found
+
+    def _behind_intervals(self, side: str, behind: dict[str, PacketSet]) -> dict[str, iv.PerFamily] | None:
+        key = ("behind", side, id(behind))  # one dict per side and lower() call, alive meanwhile
+        if key not in self._intervals:
+            out: dict[str, iv.PerFamily] | None = {}
+            for name, addresses in behind.items():
+                per = iv.address_intervals(addresses, side)
+                if per is None:
+                    out = None
+                    break
+                out[name] = per  # type: ignore[index]
+            self._intervals[key] = out
+        return self._intervals[key]
+
+    def _side_by_sets(self, endpoints, side: str, behind: dict[str, PacketSet]) -> dict[str, _Nets]:
+        """The general path (and the reference the interval path is tested against)."""
+        m = self.meaning
+        whole = m.endpoint_set(endpoints[0], side)
+        for e in endpoints[1:]:
+            whole = whole | m.endpoint_set(e, side)
+        found: dict[str, _Nets] = {}
+        for name, addresses in behind.items():
+            part = whole & addresses
+            if part.is_empty():
+                continue
+            nets: _Nets = {}
+            for box in part.boxes():
+                nets[box.family] = nets.get(box.family, ()) + (box.src if side == "src" else box.dst)
+            found[name] = nets
         return found
 
     def services(self, services) -> dict[int, _Svc]:
         """Family -> the service boxes (protocol, ports, ICMP type, ICMP code) of a service list."""
         found = self._services.get(services)
         if found is None:
-            every = self.meaning.services_set(services)
-            found = {}
-            for family in (4, 6):
-                boxes = (every & PacketSet.build(family=family)).boxes()
-                if boxes:
-                    found[family] = tuple((b.family, b.proto, b.dport, b.icmp_type, b.icmp_code) for b in boxes)
+            found = iv.port_service_boxes(services)
+            if found is None:
+                found = self._services_by_sets(services)
             self._services[services] = found
+        return found
+
+    def _services_by_sets(self, services) -> dict[int, _Svc]:
+        """The general path (and the reference the port-protocol path is tested against)."""
+        every = self.meaning.services_set(services)
+        found = {}
+        for family in (4, 6):
+            boxes = (every & PacketSet.build(family=family)).boxes()
+            if boxes:
+                found[family] = tuple((b.family, b.proto, b.dport, b.icmp_type, b.icmp_code) for b in boxes)
         return found
 
 

@@ -375,6 +375,8 @@ def _ordered(rules: Sequence[TargetRule]) -> list[TargetRule]:
 
 def _notrack(pair: PairRules, family: int) -> list[tuple[TargetRule, PacketSet]]:
     """Per stateless allow rule of the pair: its packets that no stateful allow also matches."""
+    if not any(r.family == family and r.action is Action.ALLOW and not r.stateful for r in pair.rules):
+        return []  # the common case: no packet sets to build
     stateful = PacketSet.empty()
     for r in pair.rules:
         if r.family == family and r.action is Action.ALLOW and r.stateful:

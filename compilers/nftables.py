@@ -60,6 +60,7 @@ from zonepolicy.model.values import Action
 from zonepolicy.semantics.meaning import Meaning
 from zonepolicy.semantics.packetset import PacketSet
 
+from . import _intervals as iv
 from .base import (
     Compiler,
     Feature,
@@ -352,45 +353,80 @@ def _box_set(rules: Sequence[TargetRule]) -> PacketSet:
     return reduce(lambda acc, r: acc | r.to_set(), rules, PacketSet.empty())
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _ranges_of(nets: tuple) -> tuple[Interval, ...]:
+    return tuple(_addr_ranges(nets))
+
+
+def _raw_box(r: TargetRule) -> iv.Box:
+    return (r.family, _ranges_of(r.src), _ranges_of(r.dst), r.proto, r.dport, r.icmp_type, r.icmp_code)
+
+
+#: Candidate box pairs the overlap sweep may compare per box before leaving a group to the engine.
+OVERLAP_BUDGET_PER_BOX = 100
+
+
 def _plan_pair(pair: PairRules) -> _PairPlan:
     plan = _PairPlan(pair)
     by_group: dict[str, dict[str, list[TargetRule]]] = {g: {} for g, _ in _GROUPS}
     for r in pair.rules:
         by_group[_group_of(r)].setdefault(r.flow_id, []).append(r)
+    sets: dict[tuple[str, str], PacketSet] = {}
+
+    def set_of(group: str, flow_id: str) -> PacketSet:  # built only where a proof of disjointness needs it
+        found = sets.get((group, flow_id))
+        if found is None:
+            found = sets[group, flow_id] = _box_set(by_group[group][flow_id])
+        return found
+
     # What a stateful flow (or the default) allows stays tracked: stateless lookups get the rest only.
-    sets = {(g, f): _box_set(rs) for g, flows in by_group.items() for f, rs in flows.items()}
     stateful = PacketSet.empty()
-    for group in ("allow", "default"):
-        for flow_id in by_group[group]:
-            stateful = stateful | sets[group, flow_id]
+    if by_group["untracked"]:
+        for group in ("allow", "default"):
+            for flow_id in by_group[group]:
+                stateful = stateful | set_of(group, flow_id)
     # Within a lookup each packet jumps to one flow chain, the first of the flows that match it. Flows
     # with 'log' go first, so a packet is logged whenever a 'log' flow of the deciding kind matches it
     # (any deny flow decides; otherwise any allow flow, the stateless ones included).
-    def ordered(group: str) -> list[tuple[str, list[TargetRule], PacketSet, PacketSet | None]]:
+    def ordered(group: str) -> list[tuple[str, list[TargetRule], str, bool]]:
         flows = by_group[group]
-        logged = [(f, rs, sets[group, f], None) for f, rs in flows.items() if any(r.log for r in rs)]
-        rest = [(f, rs, sets[group, f], None) for f, rs in flows.items() if not any(r.log for r in rs)]
+        logged = [(f, rs, group, False) for f, rs in flows.items() if any(r.log for r in rs)]
+        rest = [(f, rs, group, False) for f, rs in flows.items() if not any(r.log for r in rs)]
         if group == "allow":
-            logged += [(f, rs, sets["untracked", f], stateful)
-                       for f, rs in by_group["untracked"].items() if any(r.log for r in rs)]
+            logged += [(f, rs, "untracked", True) for f, rs in by_group["untracked"].items() if any(r.log for r in rs)]
         return logged + rest
 
     regions: dict[str, PacketSet] = {}
     for group, _ in _GROUPS:
         lookups: dict[tuple[int, str], _Lookup] = {}
         rules: list[tuple[Piece, str]] = []
+        entries = ordered(group)
+        # A flow's model boxes go into the lookup as they are when its packets meet none of the flows
+        # before it; a sweep over the boxes' intervals finds the flows that might meet one, and only
+        # those are decided by the engine (a group with stateless flows is left to the engine whole).
+        meeting = None
+        if group != "untracked" and not any(restricted for *_, restricted in entries):
+            boxes_of = [[_raw_box(r) for r in rs] for _, rs, _, _ in entries]
+            meeting = iv.later_overlapping(boxes_of, OVERLAP_BUDGET_PER_BOX * sum(map(len, boxes_of)) + 10_000)
         covered = stateful if group == "untracked" else PacketSet.empty()
-        for flow_id, frules, whole, restrict in ordered(group):
+        done = 0  # in the sweep's case, covered holds the packets of entries[:done] only
+        for k, (flow_id, frules, of_group, restricted) in enumerate(entries):
             target = flow_chain(flow_id)
-            if restrict is None and (covered.is_empty() or (whole & covered).is_empty()):
-                # the boxes of one packet set are pairwise disjoint: use the model's boxes as they are
-                boxes = [(r.family, r.src, r.dst, r.proto, r.dport, r.icmp_type, r.icmp_code) for r in frules]
-            else:
-                if restrict is not None:
-                    whole = whole & restrict
-                boxes = [(b.family, b.src, b.dst, b.proto, b.dport, b.icmp_type, b.icmp_code)
-                         for b in (whole - covered).boxes()]
-            covered = covered | whole
+            boxes = [(r.family, r.src, r.dst, r.proto, r.dport, r.icmp_type, r.icmp_code) for r in frules]
+            if meeting is None or k in meeting:  # else it meets no flow before it: the model's boxes as they are
+                if meeting is not None:
+                    for f, _, g, _ in entries[done:k]:
+                        covered = covered | set_of(g, f)
+                    done = k
+                whole = set_of(of_group, flow_id)
+                if restricted:
+                    whole = whole & stateful
+                if restricted or (not covered.is_empty() and not (whole & covered).is_empty()):
+                    boxes = [(b.family, b.src, b.dst, b.proto, b.dport, b.icmp_type, b.icmp_code)
+                             for b in (whole - covered).boxes()]
+                # else the boxes of one packet set are pairwise disjoint: the model's boxes as they are
+                if meeting is None:
+                    covered = covered | whole
             for box in boxes:
                 for piece in split_box(*box):
                     if piece.size() > MAP_ELEMENT_LIMIT:

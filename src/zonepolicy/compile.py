@@ -89,6 +89,7 @@ def _relative_origins(model: TargetModel, root: str | None) -> TargetModel:
     if root is None:
         return model
     cache: dict[str, str] = {}
+    paths: dict[str, str] = {}  # a policy has a few files and thousands of flow lines: relpath once per file
 
     def rel(origin: str) -> str:
         if not origin:
@@ -99,7 +100,10 @@ def _relative_origins(model: TargetModel, root: str | None) -> TargetModel:
             if not sep or not path:
                 found = origin
             else:
-                found = f"{os.path.relpath(path, root or '.').replace(os.sep, '/')}:{line}"
+                short = paths.get(path)
+                if short is None:
+                    short = paths[path] = os.path.relpath(path, root or '.').replace(os.sep, '/')
+                found = f"{short}:{line}"
             cache[origin] = found
         return found
 

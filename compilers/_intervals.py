@@ -1,0 +1,183 @@
+"""Interval arithmetic for the parts of lowering whose operands are plain address or port lists.
+
+The packet-set engine is exact for any set, but a BDD operation per endpoint list and interface, or
+per rule, dominated compiling a large rule base. Where the operands are known to be simple — an
+address constraint on one side only, a service list of port protocols, boxes that are products of
+intervals — the same answers come from sorted intervals. Every function here states which
+packet-set computation it stands for; tests/test_intervals.py checks each against it.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+from bisect import bisect_left
+from typing import Iterable, Sequence
+
+from zonepolicy.model.values import Network
+from zonepolicy.semantics.packetset import PacketSet
+
+Interval = tuple[int, int]
+PerFamily = dict[int, tuple[Interval, ...]]  # family -> sorted, merged intervals (families with none left out)
+
+FULL8: tuple[Interval, ...] = ((0, 255),)
+FULL16: tuple[Interval, ...] = ((0, 65535),)
+_TOP = {4: (1 << 32) - 1, 6: (1 << 128) - 1}
+PORT_PROTOCOLS = frozenset({6, 17, 132})
+
+
+def union(ivs: Iterable[Interval]) -> tuple[Interval, ...]:
+    """Sorted intervals with overlapping and adjacent ones merged (the engine's canonical form)."""
+    out: list[Interval] = []
+    for lo, hi in sorted(ivs):
+        if out and lo <= out[-1][1] + 1:
+            if hi > out[-1][1]:
+                out[-1] = (out[-1][0], hi)
+        else:
+            out.append((lo, hi))
+    return tuple(out)
+
+
+def intersect(a: Sequence[Interval], b: Sequence[Interval]) -> tuple[Interval, ...]:
+    """The intersection of two merged interval lists, merged (a linear walk of both)."""
+    out: list[Interval] = []
+    i = j = 0
+    while i < len(a) and j < len(b):
+        lo = max(a[i][0], b[j][0])
+        hi = min(a[i][1], b[j][1])
+        if lo <= hi:
+            if out and lo <= out[-1][1] + 1:
+                out[-1] = (out[-1][0], max(hi, out[-1][1]))
+            else:
+                out.append((lo, hi))
+        if a[i][1] < b[j][1]:
+            i += 1
+        else:
+            j += 1
+    return tuple(out)
+
+
+def overlaps(a: Sequence[Interval], b: Sequence[Interval]) -> bool:
+    """Whether two sorted interval lists share a value."""
+    i = j = 0
+    while i < len(a) and j < len(b):
+        if a[i][0] <= b[j][1] and b[j][0] <= a[i][1]:
+            return True
+        if a[i][1] < b[j][1]:
+            i += 1
+        else:
+            j += 1
+    return False
+
+
+def of_networks(networks: Iterable[Network]) -> PerFamily:
+    """Per-family merged intervals of a list of networks."""
+    per: dict[int, list[Interval]] = {}
+    for n in networks:
+        lo = int(n.network_address)
+        per.setdefault(n.version, []).append((lo, lo + n.num_addresses - 1))
+    return {f: union(per[f]) for f in (4, 6) if f in per}
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def networks(family: int, ivs: tuple[Interval, ...]) -> tuple[Network, ...]:
+    """The prefixes of merged intervals, as ``PacketSet.boxes()`` writes an address field."""
+    cls = ipaddress.IPv4Address if family == 4 else ipaddress.IPv6Address
+    out: list[Network] = []
+    for lo, hi in ivs:
+        out.extend(ipaddress.summarize_address_range(cls(lo), cls(hi)))
+    return tuple(out)
+
+
+def address_intervals(s: PacketSet, side: str) -> PerFamily | None:
+    """The per-family intervals of ``s`` if ``s`` constrains nothing but its ``side`` address
+    ("src" or "dst"), i.e. ``s`` equals the union over families of ``build(family=f, side=ivs)``;
+    ``None`` for any other set (the caller then takes the general path)."""
+    other = "dst" if side == "src" else "src"
+    out: PerFamily = {}
+    for box in s.boxes():
+        whole = ((0, _TOP[box.family]),)
+        if (box.family in out or box.proto != FULL8 or box.sport != FULL16 or box.dport != FULL16
+                or box.icmp_type != FULL8 or box.icmp_code != FULL8
+                or of_networks(getattr(box, other)).get(box.family) != whole):
+            return None
+        out[box.family] = of_networks(getattr(box, side))[box.family]
+    return out
+
+
+ServiceBox = tuple[int, tuple[Interval, ...], tuple[Interval, ...], tuple[Interval, ...], tuple[Interval, ...]]
+
+
+def port_service_boxes(services) -> dict[int, tuple[ServiceBox, ...]] | None:
+    """Family -> service boxes ``(family, proto, dport, icmp_type, icmp_code)`` of a service list
+    whose every term is TCP, UDP or SCTP, as the boxes of ``Meaning.services_set(services)`` within
+    each family come out; ``None`` when some term is another protocol (or the list is empty).
+
+    Such a set is, per protocol, that protocol's union of port ranges (all ports when a term has
+    none), the same in both families. The engine groups protocols that lead to the same port set,
+    in the order of their smallest protocol number, one box per group.
+    """
+    if not services:
+        return None
+    ports: dict[int, list[Interval]] = {}
+    for t in services:
+        if t.protocol not in PORT_PROTOCOLS:
+            return None
+        if t.icmp_type is not None or t.icmp_code is not None:
+            return None
+        have = ports.setdefault(t.protocol, [])
+        have.extend([(r.lo, r.hi) for r in t.ports] if t.ports else [(0, 65535)])
+    groups: dict[tuple[Interval, ...], list[Interval]] = {}
+    for proto in sorted(ports):
+        groups.setdefault(union(ports[proto]), []).append((proto, proto))
+    out = {}
+    for family in (4, 6):
+        out[family] = tuple((family, union(protos), dport, FULL8, FULL8) for dport, protos in groups.items())
+    return out
+
+
+# ---- pairwise overlap of boxes
+Box = tuple[int, tuple[Interval, ...], tuple[Interval, ...], tuple[Interval, ...], tuple[Interval, ...],
+            tuple[Interval, ...], tuple[Interval, ...]]  # family, src, dst, proto, dport, icmp type, icmp code
+
+
+def _meets(a: Box, b: Box) -> bool:
+    return all(overlaps(x, y) for x, y in zip(a[2:], b[2:]))
+
+
+def later_overlapping(groups: Sequence[Sequence[Box]], budget: int) -> set[int] | None:
+    """Indices ``k`` of the groups some box of which shares a point with a box of an earlier group
+    (raw boxes, before the universe is applied; a group's own boxes may overlap each other).
+
+    Boxes that share no point are disjoint sets, so a group not in the result is disjoint from the
+    union of the groups before it. ``None`` when more than ``budget`` candidate pairs would have to
+    be compared (the caller then asks the engine). A sweep over source intervals: only boxes whose
+    source ranges meet are compared.
+    """
+    events: list[tuple[int, int, int, int]] = []  # (src lo, src hi, group, box index)
+    flat: list[Box] = []
+    for k, boxes in enumerate(groups):
+        for box in boxes:
+            flat.append(box)
+            idx = len(flat) - 1
+            for lo, hi in box[1]:
+                events.append((box[0] << 130 | lo, box[0] << 130 | hi, k, idx))
+    events.sort()
+    hit: set[int] = set()
+    active: list[tuple[int, int, int]] = []  # (hi, group, box index), pruned lazily
+    compared = 0
+    for lo, hi, k, idx in events:
+        if active and active[0][0] < lo:
+            active = [a for a in active if a[0] >= lo]
+            active.sort()
+        compared += len(active)
+        if compared > budget:
+            return None
+        for a_hi, a_k, a_idx in active:
+            if a_k == k or (max(a_k, k) in hit):
+                continue
+            if _meets(flat[a_idx], flat[idx]):
+                hit.add(max(a_k, k))
+        pos = bisect_left(active, (hi, k, idx))
+        active.insert(pos, (hi, k, idx))
+    return hit
