@@ -96,7 +96,7 @@ from typing import Callable, Iterable, Sequence
 
 from ..model.policy import Endpoint, Flow, Policy
 from ..model.values import Action
-from ..semantics.meaning import verdict_law
+from ..semantics.meaning import Meaning, verdict_law
 from ..semantics.packetset import PacketSet
 from .checks import Context
 from .findings import Finding, Level
@@ -158,8 +158,10 @@ class _Common:
         m = ctx.meaning
         policy = ctx.policy
         self.flows: tuple[Flow, ...] = policy.flows
-        self.sets: list[PacketSet] = [m.flow_set(f) for f in self.flows]
-        self.live: list[bool] = [not s.is_empty() for s in self.sets]
+        # Built on demand: in a maintained policy most flows overlap nothing, and their sets are never
+        # needed beyond knowing they are not empty, which the meaning tells without building them.
+        self.sets = _FlowSets(m, self.flows)
+        self.live: list[bool] = [not m.flow_is_empty(f) for f in self.flows]
         self.allows = [i for i, f in enumerate(self.flows) if f.action is Action.ALLOW]
         self.denies = [i for i, f in enumerate(self.flows) if f.action is Action.DENY]
         same = m.same_zone()
@@ -184,6 +186,22 @@ class _Common:
     @property
     def policy(self) -> Policy:
         return self.ctx.policy
+
+
+class _FlowSets(Sequence[PacketSet]):
+    """``meaning.flow_set`` of each flow by position, built when first asked for."""
+
+    def __init__(self, meaning: Meaning, flows: Sequence[Flow]) -> None:
+        self._meaning = meaning
+        self._flows = flows
+
+    def __len__(self) -> int:
+        return len(self._flows)
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):
+            return [self._meaning.flow_set(f) for f in self._flows[i]]
+        return self._meaning.flow_set(self._flows[i])
 
 
 @dataclass(frozen=True, slots=True)
@@ -456,6 +474,15 @@ class _Index:
                     return True
         return False
 
+    def meets(self, src: frozenset[int], dst: frozenset[int]) -> bool:
+        """Whether some indexed flow shares a destination key and a source key with (src, dst)."""
+        by_dst, srcs = self.by_dst, self.src
+        for k in dst:
+            for i in by_dst.get(k, ()):
+                if not src.isdisjoint(srcs[i]):
+                    return True
+        return False
+
     def candidates(self, src: frozenset[int], dst: frozenset[int]) -> list[int]:
         """Flows that share a destination key and a source key with (src, dst), in policy order."""
         found: set[int] = set()
@@ -499,9 +526,24 @@ def find_anomalies(ctx: Context) -> list[Finding]:
     cover_stateful = deny_all | stateful_two | base_alone
     cover_stateless = deny_all | allow_two
 
+    # An allow that meets no part of its cover is neither shadowed nor redundant (it is live, so
+    # M(a) − cover = M(a) is not empty); the index shows most of them without building M(a). It
+    # meets allow_two only if it is one of the overlapping flows, deny_all only if a deny shares its
+    # keys, and the header's allowed packets (stateful allows only) only if the header allows
+    # packets between different zones or the allow's two sides share a zone key (a same-zone
+    # packet's zone is a key of both sides).
+    folded = set(overlapping)
+
+    def may_meet_cover(i: int) -> bool:
+        if i in folded or deny_index.meets(*side_keys[i]):
+            return True
+        if not c.flows[i].options.stateful or base_alone.is_empty():
+            return False
+        return c.default_allow or not side_keys[i][0].isdisjoint(side_keys[i][1])
+
     shadowed: set[int] = set()
     for i in c.allows:
-        if not c.live[i]:
+        if not c.live[i] or not may_meet_cover(i):
             continue
         s = c.sets[i]
         # p ∈ M(a) is matched by another allow iff p ∈ allow_two (a itself is one of the two)
@@ -565,6 +607,7 @@ def find_anomalies_naive(ctx: Context) -> list[Finding]:
     operations; not used by the verifier.
     """
     c = _Common(ctx)
+    c.live = [not s.is_empty() for s in c.sets]  # from the sets themselves, not the meaning's shortcut
     m = ctx.meaning
     n = len(c.flows)
     found: list[tuple[tuple, Finding]] = []
