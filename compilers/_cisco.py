@@ -15,6 +15,7 @@ destinations. An interface without an ACL lets everything through, as on the dev
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import ipaddress
 import re
@@ -23,7 +24,7 @@ from typing import Callable, ClassVar, Iterable, Sequence
 
 from zonepolicy.diagnostics import Diagnostic, Severity
 from zonepolicy.errors import InvalidPolicy, ZonePolicyError
-from zonepolicy.model.policy import Firewall, Policy
+from zonepolicy.model.policy import Firewall, Flow, Policy
 from zonepolicy.model.values import Action, Network
 from zonepolicy.semantics.packetset import PacketSet
 
@@ -179,12 +180,26 @@ ICMP_EXPAND_LIMIT = 512  # type/code pairs one rule may become; beyond that the 
 Match = tuple[int | None, Interval | None, tuple[int, int | None] | None]  # (proto, ports, (icmp type, code))
 
 
-def protocol_matches(family: int, rule: TargetRule) -> list[Match]:
+_MATCHES: dict[tuple, tuple[Match, ...]] = {}  # the rules of a large model share a few hundred protocol parts
+_MATCHES_MAX = 100_000
+
+
+def protocol_matches(family: int, rule: TargetRule) -> Sequence[Match]:
     """The protocol part of a rule as (proto, ports, icmp) matches whose union is exactly its packets.
 
     Canonical packets of port-less protocols have port 0 and those of non-ICMP protocols ICMP type and
     code 0, so a protocol contributes only where the rule's other fields admit that."""
-    proto, dport, itype, icode = tuple(rule.proto), tuple(rule.dport), tuple(rule.icmp_type), tuple(rule.icmp_code)
+    key = (family, tuple(rule.proto), tuple(rule.dport), tuple(rule.icmp_type), tuple(rule.icmp_code))
+    found = _MATCHES.get(key)
+    if found is None:
+        if len(_MATCHES) >= _MATCHES_MAX:
+            _MATCHES.clear()
+        found = _MATCHES[key] = tuple(_protocol_matches(*key))
+    return found
+
+
+def _protocol_matches(family: int, proto: tuple[Interval, ...], dport: tuple[Interval, ...],
+                      itype: tuple[Interval, ...], icode: tuple[Interval, ...]) -> list[Match]:
     if proto == FULL8 and dport == FULL16 and itype == FULL8 and icode == FULL8:
         return [(None, None, None)]
     out: list[Match] = []
@@ -243,10 +258,31 @@ def ordered(rules: Sequence[TargetRule]) -> list[TargetRule]:
                                         not r.log))
 
 
+# Protocols an ACE may fail to write exactly (SCTP ports, many ICMP types/codes, protocol 0 alone):
+# a rule's packets are some of its flow's, so a flow none of whose terms can carry these protocols
+# never yields such a rule.
+_AWKWARD_PROTOCOLS = frozenset({0, 1, 58, 132})
+
+
+def _awkward(flow: Flow) -> bool:
+    return not flow.services or any(t.protocol is None or t.protocol in _AWKWARD_PROTOCOLS for t in flow.services)
+
+
 def expressibility_diagnostics(target: str, policy: Policy, firewall: Firewall, model: TargetModel | None = None
                                ) -> list[Diagnostic]:
-    """ZP401 for every flow one of whose rules no ACE can write exactly (once per flow and reason)."""
-    model = model or lower(policy, firewall)
+    """ZP401 for every flow one of whose rules no ACE can write exactly (once per flow and reason).
+
+    Without a ``model``, only the flows whose services reach an awkward protocol are lowered: with a
+    default deny a flow's rules depend on that flow alone, so their rules (and so the diagnostics,
+    in the same order) are those of the whole policy's model. A default allow lowers everything,
+    its remainder rules covering what no flow names."""
+    if model is None:
+        if policy.default is not Action.ALLOW:
+            awkward = tuple(f for f in policy.flows if _awkward(f))
+            if not awkward:
+                return []
+            policy = dataclasses.replace(policy, flows=awkward)
+        model = lower(policy, firewall)
     flows = {f.id: f for f in policy.flows}
     seen: set[tuple[str, str]] = set()
     out = []
@@ -276,6 +312,40 @@ class Entry:
     note: str = ""
 
 
+class AceFactors:
+    """:meth:`Ace.packets` for the entries of one configuration, from shared factors: an ACE's packets
+    are (family and sources) × (family and destinations) × (its protocol match), and thousands of
+    entries name the same prefixes and services."""
+
+    def __init__(self) -> None:
+        self._sets: dict[tuple, PacketSet] = {}
+
+    def part(self, family: int, name: str, value: tuple) -> PacketSet:
+        key = (family, name, value)
+        found = self._sets.get(key)
+        if found is None:
+            if name == "svc":
+                proto, ports, icmp = value
+                kw: dict = {}
+                if proto is not None:
+                    kw["proto"] = [(proto, proto)]
+                if ports is not None:
+                    kw["dport"] = [ports]
+                if icmp is not None:
+                    kw["icmp_type"] = [(icmp[0], icmp[0])]
+                    if icmp[1] is not None:
+                        kw["icmp_code"] = [(icmp[1], icmp[1])]
+                found = PacketSet.build(family=family, **kw)
+            else:
+                found = PacketSet.build(family=family, **{name: list(value)})
+            self._sets[key] = found
+        return found
+
+    def packets(self, ace: Ace) -> PacketSet:
+        return (self.part(ace.family, "src", ace.src) & self.part(ace.family, "dst", ace.dst)
+                & self.part(ace.family, "svc", (ace.proto, ace.ports, ace.icmp)))
+
+
 def read_pairs(acls: dict[str, list[Entry]], bindings: dict[tuple[str, int], str], families: Iterable[int],
                firewall: Firewall) -> list[ReadPair]:
     """First-match rules per interface pair from parsed ACLs and their inbound bindings (see module doc)."""
@@ -283,15 +353,21 @@ def read_pairs(acls: dict[str, list[Entry]], bindings: dict[tuple[str, int], str
     for (ifname, _), name in sorted(bindings.items()):
         if name not in acls:  # an undefined ACL permits everything on the device; refuse to guess
             raise CiscoReadError(0, f"interface {ifname} is bound to ACL {name}, which is not defined")
-    routed: dict[str, PacketSet] = {}
+    factors = AceFactors()
+    destinations: dict[str, dict[tuple[int, tuple[Network, ...]], None]] = {}  # per egress, each list once
     for entries in acls.values():
         out_if = None
         for e in entries:
             if e.out_if is not None:
                 out_if = e.out_if or None
             elif e.ace is not None and out_if is not None:
-                dst = PacketSet.build(family=e.ace.family, dst=list(e.ace.dst))
-                routed[out_if] = routed.get(out_if, PacketSet.empty()) | dst
+                destinations.setdefault(out_if, {})[e.ace.family, e.ace.dst] = None
+    routed: dict[str, PacketSet] = {}
+    for out_if, dsts in destinations.items():
+        acc = PacketSet.empty()
+        for family, dst in dsts:
+            acc = acc | factors.part(family, "dst", dst)
+        routed[out_if] = acc
     names = sorted({i.name for i in firewall.interfaces} | {i for i, _ in bindings} | set(routed))
     pairs = []
     for i in names:
@@ -307,7 +383,7 @@ def read_pairs(acls: dict[str, list[Entry]], bindings: dict[tuple[str, int], str
                     continue
                 for e in acls[acl]:
                     if e.ace is not None:
-                        rules.append(ReadRule(e.ace.packets() & to_o, e.ace.permit, e.note))
+                        rules.append(ReadRule(factors.packets(e.ace) & to_o, e.ace.permit, e.note))
             pairs.append(ReadPair(i, o, tuple(rules)))
     return pairs
 
@@ -345,8 +421,22 @@ def parse_ace_tail(tokens: list[str], k: int, number: int, icmp_proto: int | Non
     return ports, icmp, log, reflect, len(tokens)
 
 
+_PREFIXES: dict[tuple[str, str, bool], Network] = {}  # a configuration repeats its prefixes
+_PREFIXES_MAX = 100_000
+
+
 def wildcard_network(addr: str, wild: str, number: int, mask: bool = False) -> Network:
     """``A.B.C.D`` with an IOS wildcard (or, ``mask=True``, an ASA netmask) as a prefix; non-contiguous is refused."""
+    found = _PREFIXES.get((addr, wild, mask))
+    if found is not None:
+        return found
+    if len(_PREFIXES) >= _PREFIXES_MAX:
+        _PREFIXES.clear()
+    found = _PREFIXES[addr, wild, mask] = _wildcard_network(addr, wild, number, mask)
+    return found
+
+
+def _wildcard_network(addr: str, wild: str, number: int, mask: bool) -> Network:
     try:
         w = int(ipaddress.IPv4Address(wild))
         netmask = w if mask else (~w) & 0xFFFFFFFF

@@ -23,6 +23,7 @@ ASA names (ZP403 otherwise); the nameif and ACL name are the interface name with
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 
 from zonepolicy.model.values import Network
@@ -34,6 +35,7 @@ _PROTO_OUT = {(4, 1): "icmp", (6, 58): "icmp6"}
 _PROTO_IN = {"ip": None, "tcp": 6, "udp": 17, "icmp": 1, "icmp6": 58}
 
 
+@functools.lru_cache(maxsize=65536)  # a configuration names the same prefixes over and over
 def address(net: Network) -> str:
     """An ASA address: ``any4``/``any6``, ``host A``, ``A MASK`` (IPv4) or ``A/LEN`` (IPv6)."""
     if net.prefixlen == 0:
@@ -173,7 +175,7 @@ def parse(text: str) -> tuple[dict[str, list[cc.Entry]], dict[tuple[str, int], s
     groups: dict[str, tuple[Network, ...]] = {}
     group: str | None = None
     for number, line in enumerate(text.split("\n"), 1):
-        if any(ord(c) < 32 or ord(c) > 126 for c in line):
+        if not (line.isascii() and line.isprintable()):  # printable ASCII is exactly ' ' to '~'
             raise cc.CiscoReadError(number, "a character outside printable ASCII")
         words = line.split()
         if not words or line.startswith("!") or line == "same-security-traffic permit inter-interface":

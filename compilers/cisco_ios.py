@@ -40,6 +40,7 @@ Why this shape:
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from typing import Sequence
 
@@ -60,6 +61,7 @@ def acl_names(interfaces: Sequence[str]) -> dict[tuple[str, int], str]:
     return {(i, f): f"ZP{f}_{tokens[i]}_IN" for i in interfaces for f in (4, 6)}
 
 
+@functools.lru_cache(maxsize=65536)  # a configuration names the same prefixes over and over
 def address(net: Network) -> str:
     """An IOS ACL address: ``any``, ``host A``, ``A WILDCARD`` (IPv4) or ``A/LEN`` (IPv6)."""
     if net.prefixlen == 0:
@@ -199,7 +201,7 @@ def parse(text: str) -> tuple[dict[str, list[cc.Entry]], dict[tuple[str, int], s
     ifname: str | None = None
     note = ""
     for number, line in enumerate(text.split("\n"), 1):
-        if any(ord(c) < 32 or ord(c) > 126 for c in line):
+        if not (line.isascii() and line.isprintable()):  # printable ASCII is exactly ' ' to '~'
             raise cc.CiscoReadError(number, "a character outside printable ASCII")
         if not line.strip():
             continue
