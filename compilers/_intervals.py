@@ -9,7 +9,6 @@ packet-set computation it stands for; tests/test_intervals.py checks each agains
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 from bisect import bisect_left
 from typing import Iterable, Sequence
@@ -24,6 +23,7 @@ FULL8: tuple[Interval, ...] = ((0, 255),)
 FULL16: tuple[Interval, ...] = ((0, 65535),)
 _TOP = {4: (1 << 32) - 1, 6: (1 << 128) - 1}
 PORT_PROTOCOLS = frozenset({6, 17, 132})
+_HOST_MASK = {f: [(1 << (bits - plen)) - 1 for plen in range(bits + 1)] for f, bits in ((4, 32), (6, 128))}
 
 
 def union(ivs: Iterable[Interval]) -> tuple[Interval, ...]:
@@ -75,18 +75,51 @@ def of_networks(networks: Iterable[Network]) -> PerFamily:
     per: dict[int, list[Interval]] = {}
     for n in networks:
         lo = int(n.network_address)
-        per.setdefault(n.version, []).append((lo, lo + n.num_addresses - 1))
+        per.setdefault(n.version, []).append((lo, lo | _HOST_MASK[n.version][n.prefixlen]))
     return {f: union(per[f]) for f in (4, 6) if f in per}
 
 
-@functools.lru_cache(maxsize=1 << 16)
-def networks(family: int, ivs: tuple[Interval, ...]) -> tuple[Network, ...]:
-    """The prefixes of merged intervals, as ``PacketSet.boxes()`` writes an address field."""
-    cls = ipaddress.IPv4Address if family == 4 else ipaddress.IPv6Address
-    out: list[Network] = []
-    for lo, hi in ivs:
-        out.extend(ipaddress.summarize_address_range(cls(lo), cls(hi)))
-    return tuple(out)
+class Prefixes(tuple):
+    """A tuple of networks (what a target rule's address field holds) that also carries the merged
+    intervals it was made from, so a back end need not convert the networks back."""
+
+    ivs: tuple[Interval, ...]
+
+
+_PREFIXES: dict[tuple[int, tuple[Interval, ...]], Prefixes] = {}
+_PREFIXES_MAX = 1 << 17
+_NET_CLASS = {4: ipaddress.IPv4Network, 6: ipaddress.IPv6Network}
+_BITS = {4: 32, 6: 128}
+
+
+def networks(family: int, ivs: tuple[Interval, ...]) -> Prefixes:
+    """The prefixes of merged intervals, as ``PacketSet.boxes()`` writes an address field (the
+    fewest aligned blocks, in address order: what ``ipaddress.summarize_address_range`` gives)."""
+    key = (family, ivs)
+    found = _PREFIXES.get(key)
+    if found is None:
+        if len(_PREFIXES) >= _PREFIXES_MAX:
+            _PREFIXES.clear()
+        cls, bits = _NET_CLASS[family], _BITS[family]
+        out = []
+        for lo, hi in ivs:
+            while lo <= hi:
+                size = (lo & -lo) if lo else 1 << bits
+                while size > hi - lo + 1:
+                    size >>= 1
+                out.append(cls((lo, bits - size.bit_length() + 1)))
+                lo += size
+        found = _PREFIXES[key] = Prefixes(out)
+        found.ivs = ivs
+    return found
+
+
+def ranges(nets: tuple[Network, ...]) -> tuple[Interval, ...]:
+    """The merged intervals of one family's networks (read off when made by :func:`networks`)."""
+    known = getattr(nets, "ivs", None)
+    if known is not None:
+        return known
+    return union((int(n.network_address), int(n.network_address) | _HOST_MASK[n.version][n.prefixlen]) for n in nets)
 
 
 def address_intervals(s: PacketSet, side: str) -> PerFamily | None:

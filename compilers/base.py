@@ -143,8 +143,11 @@ def _rules_of(box_set: PacketSet, flow: Flow | None, action: Action) -> list[Tar
     return out
 
 
-def lower(policy: Policy, firewall: Firewall, meaning: Meaning | None = None) -> TargetModel:
-    """The target model of ``firewall``: first-match rules per interface pair (see module docstring)."""
+def lower(policy: Policy, firewall: Firewall, meaning: Meaning | None = None, *,
+          origin: Callable[[Span | None], str] = _origin) -> TargetModel:
+    """The target model of ``firewall``: first-match rules per interface pair (see module docstring).
+
+    ``origin`` writes a flow's ``file:line`` for the rules (e.g. relative to the policy's directory)."""
     meaning = meaning or Meaning(policy)
     names = [i.name for i in firewall.interfaces]
     src_of = {i.name: meaning.zones_addresses(i.zones, "src") for i in firewall.interfaces}
@@ -166,13 +169,14 @@ def lower(policy: Policy, firewall: Firewall, meaning: Meaning | None = None) ->
                 continue
             dsts = lowering.side(flow.destinations, "dst", dst_of)
             deny = flow.action is Action.DENY
+            where = origin(flow.span)
             for i, s_nets in srcs.items():
                 for o, d_nets in dsts.items():
                     if i == o or (i, o) not in by_pair:
                         continue
-                    rules = _flow_rules(flow, s_nets, d_nets, svc)
+                    rules = _flow_rules(flow, s_nets, d_nets, svc, where)
                     if rules:
-                        in_slice[flow.id] = _origin(flow.span)
+                        in_slice[flow.id] = where
                         by_pair[i, o][0 if deny else 1].extend(rules)
     pairs = []
     for i in firewall.interfaces:
@@ -315,9 +319,8 @@ class _Lowering:
         return found
 
 
-def _flow_rules(flow: Flow, srcs: _Nets, dsts: _Nets, svc: dict[int, _Svc]) -> list[TargetRule]:
+def _flow_rules(flow: Flow, srcs: _Nets, dsts: _Nets, svc: dict[int, _Svc], origin: str) -> list[TargetRule]:
     out = []
-    origin = _origin(flow.span)
     for family in (4, 6):
         s, d, boxes = srcs.get(family), dsts.get(family), svc.get(family)
         if not s or not d or not boxes:

@@ -186,27 +186,26 @@ def log_prefix(action: str, flow_id: str) -> str:
 
 
 # ---------------------------------------------------------------- values
-def _addr_ranges(nets: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> list[Interval]:
+def _addr_ranges(nets: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> tuple[Interval, ...]:
     """Networks as merged inclusive integer ranges (fewer elements than prefixes)."""
-    ivs = sorted((int(n.network_address), int(n.broadcast_address)) for n in nets)
-    out: list[Interval] = []
-    for lo, hi in ivs:
-        if out and lo <= out[-1][1] + 1:
-            out[-1] = (out[-1][0], max(hi, out[-1][1]))
-        else:
-            out.append((lo, hi))
-    return out
+    return iv.ranges(nets)
 
 
-def _fmt_addr(family: int, iv: Interval) -> str:
-    lo, hi = iv
-    cls = ipaddress.IPv4Address if family == 4 else ipaddress.IPv6Address
+@functools.lru_cache(maxsize=1 << 17)  # a large model names each address range in several elements
+def _fmt_addr(family: int, span: Interval) -> str:
+    lo, hi = span
     bits = 32 if family == 4 else 128
     size = hi - lo + 1
     if size & (size - 1) == 0 and lo % size == 0:
         plen = bits - (size.bit_length() - 1)
-        return str(cls(lo)) if plen == bits else f"{cls(lo)}/{plen}"
-    return f"{cls(lo)}-{cls(hi)}"
+        return _fmt_ip(family, lo) if plen == bits else f"{_fmt_ip(family, lo)}/{plen}"
+    return f"{_fmt_ip(family, lo)}-{_fmt_ip(family, hi)}"
+
+
+def _fmt_ip(family: int, value: int) -> str:
+    if family == 4:  # dotted quad by hand: the same text as ipaddress, without building an object
+        return f"{value >> 24}.{value >> 16 & 255}.{value >> 8 & 255}.{value & 255}"
+    return str(ipaddress.IPv6Address(value))
 
 
 def _fmt_num(iv: Interval) -> str:
@@ -259,10 +258,17 @@ def split_box(family: int, src: Sequence, dst: Sequence, proto: Sequence[Interva
     admits 0 in its absent fields; a protocol the box covers entirely (all ports, all types) goes to
     the "proto" shape, which needs no port or type match.
     """
-    dport, icmp_type, icmp_code = tuple(dport), tuple(icmp_type), tuple(icmp_code)
-    s, d = tuple(_addr_ranges(src)), tuple(_addr_ranges(dst))
+    s, d = _addr_ranges(src), _addr_ranges(dst)
     if not s or not d:
         return []
+    return [Piece(family, cls, s, d, a, b) for cls, a, b in _service_shapes(
+        tuple(proto), tuple(dport), tuple(icmp_type), tuple(icmp_code))]
+
+
+@functools.lru_cache(maxsize=1 << 14)  # a large model has a few thousand distinct service boxes
+def _service_shapes(proto: tuple[Interval, ...], dport: tuple[Interval, ...], icmp_type: tuple[Interval, ...],
+                    icmp_code: tuple[Interval, ...]) -> tuple[tuple[str, tuple[Interval, ...], tuple[Interval, ...]], ...]:
+    """The service part of :func:`split_box`: (key shape, protocols or ICMP types, ports or ICMP codes)."""
     d0, t0, c0 = _has0(dport), _has0(icmp_type), _has0(icmp_code)
     whole: list[Interval] = []
     ports: list[Interval] = []
@@ -283,14 +289,14 @@ def split_box(family: int, src: Sequence, dst: Sequence, proto: Sequence[Interva
                     icmp[p] = True
         if start <= hi and d0 and t0 and c0:
             whole.append((start, hi))
-    out = []
+    out: list[tuple[str, tuple[Interval, ...], tuple[Interval, ...]]] = []
     if ports:
-        out.append(Piece(family, "port", s, d, tuple(_union(ports)), dport))
+        out.append(("port", tuple(_union(ports)), dport))
     if whole:
-        out.append(Piece(family, "proto", s, d, tuple(_union(whole))))
+        out.append(("proto", tuple(_union(whole)), ()))
     for p in sorted(icmp):
-        out.append(Piece(family, "icmp" if p == 1 else "icmpv6", s, d, icmp_type, icmp_code))
-    return out
+        out.append(("icmp" if p == 1 else "icmpv6", icmp_type, icmp_code))
+    return tuple(out)
 
 
 _KEY_TYPES = {
@@ -353,13 +359,8 @@ def _box_set(rules: Sequence[TargetRule]) -> PacketSet:
     return reduce(lambda acc, r: acc | r.to_set(), rules, PacketSet.empty())
 
 
-@functools.lru_cache(maxsize=1 << 16)
-def _ranges_of(nets: tuple) -> tuple[Interval, ...]:
-    return tuple(_addr_ranges(nets))
-
-
 def _raw_box(r: TargetRule) -> iv.Box:
-    return (r.family, _ranges_of(r.src), _ranges_of(r.dst), r.proto, r.dport, r.icmp_type, r.icmp_code)
+    return (r.family, _addr_ranges(r.src), _addr_ranges(r.dst), r.proto, r.dport, r.icmp_type, r.icmp_code)
 
 
 #: Candidate box pairs the overlap sweep may compare per box before leaving a group to the engine.

@@ -168,3 +168,13 @@ def test_lowering_and_nftables_plan_match_the_engine_path(spec, seed) -> None:
             m.setattr(_Lowering, "_side_by_intervals", lambda self, *a: None)
             m.setattr(iv, "port_service_boxes", lambda services: None)
             assert lower(policy, fw, meaning) == model
+
+
+@given(st.sampled_from([4, 6]), st.data())
+def test_networks_are_the_fewest_aligned_blocks(family, data) -> None:
+    lo = data.draw(st.one_of(st.just(0), st.integers(0, TOP[family])))
+    hi = data.draw(st.one_of(st.just(TOP[family]), st.integers(lo, min(TOP[family], lo + 2**40))))
+    cls = ipaddress.IPv4Address if family == 4 else ipaddress.IPv6Address
+    got = iv.networks(family, ((lo, hi),))
+    assert list(got) == list(ipaddress.summarize_address_range(cls(lo), cls(hi)))
+    assert got.ivs == ((lo, hi),) and iv.ranges(got) == ((lo, hi),) and iv.ranges(tuple(got)) == ((lo, hi),)

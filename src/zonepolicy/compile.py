@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import NamedTuple, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 from .compilers import TARGETS
 from .compilers.base import Mismatch, Output, TargetModel, check_capabilities, get_compiler, lower, prove
-from .diagnostics import Diagnostic, Severity
+from .diagnostics import Diagnostic, Severity, Span
 from .errors import UsageError, ZonePolicyError
 from .model.policy import Firewall, Policy
 from .semantics.meaning import Meaning
@@ -83,29 +83,38 @@ def _policy_root(policy: Policy) -> str | None:
     return os.path.dirname(policy.files[0]) if policy.files else None
 
 
-def _relative_origins(model: TargetModel, root: str | None) -> TargetModel:
-    """The model with every ``file:line`` relative to ``root``, so the emitted text does not depend
+def _relative_origin(root: str | None) -> Callable[[Span | None], str]:
+    """``file:line`` of a span with the file relative to ``root``, so the emitted text does not depend
     on the directory the compiler ran in (same policy → byte-identical files)."""
-    if root is None:
-        return model
-    cache: dict[str, str] = {}
     paths: dict[str, str] = {}  # a policy has a few files and thousands of flow lines: relpath once per file
 
+    def origin(span: Span | None) -> str:
+        if span is None:
+            return ""
+        if root is None or not span.file:
+            return f"{span.file}:{span.line}"
+        short = paths.get(span.file)
+        if short is None:
+            short = paths[span.file] = os.path.relpath(span.file, root or ".").replace(os.sep, "/")
+        return f"{short}:{span.line}"
+    return origin
+
+
+def _relative_origins(model: TargetModel, root: str | None) -> TargetModel:
+    """``model`` (lowered with absolute origins) with every ``file:line`` relative to ``root``, as
+    :func:`compile_policy` lowers it directly."""
+    if root is None:
+        return model
+    paths: dict[str, str] = {}
+
     def rel(origin: str) -> str:
-        if not origin:
+        path, sep, line = origin.rpartition(":")
+        if not sep or not path:
             return origin
-        found = cache.get(origin)
-        if found is None:
-            path, sep, line = origin.rpartition(":")
-            if not sep or not path:
-                found = origin
-            else:
-                short = paths.get(path)
-                if short is None:
-                    short = paths[path] = os.path.relpath(path, root or '.').replace(os.sep, '/')
-                found = f"{short}:{line}"
-            cache[origin] = found
-        return found
+        short = paths.get(path)
+        if short is None:
+            short = paths[path] = os.path.relpath(path, root or ".").replace(os.sep, "/")
+        return f"{short}:{line}"
 
     pairs = tuple(dataclasses.replace(p, rules=tuple(
         r if rel(r.origin) == r.origin else dataclasses.replace(r, origin=rel(r.origin)) for r in p.rules))
@@ -123,17 +132,21 @@ def compile_policy(policy: Policy, target: str | None = None, firewalls: Sequenc
     chosen = select_firewalls(policy, target, firewalls)
     compilers = {fw.target: get_compiler(fw.target) for fw in chosen}  # fail early on a missing back end
     meaning = meaning or Meaning(policy)
-    root = _policy_root(policy)
-    results = []
-    for fw in chosen:
-        compiler = compilers[fw.target]
-        model = _relative_origins(lower(policy, fw, meaning), root)
-        diags = check_capabilities(policy, fw, model, compiler.capabilities) + compiler.diagnose(policy, fw)
-        if any(d.severity is Severity.ERROR for d in diags):
-            results.append(Compiled(fw, (), tuple(diags)))
-            continue
-        results.append(Compiled(fw, tuple(compiler.render(model)), tuple(diags)))
-    return results
+    origin = _relative_origin(_policy_root(policy))
+    from .api import _gc_paused
+
+    # lowering and rendering make millions of small objects, no cycles worth collecting meanwhile
+    with _gc_paused():
+        return [_compile_one(policy, fw, compilers[fw.target], meaning, origin) for fw in chosen]
+
+
+def _compile_one(policy: Policy, fw: Firewall, compiler, meaning: Meaning,
+                 origin: Callable[[Span | None], str]) -> Compiled:
+    model = lower(policy, fw, meaning, origin=origin)
+    diags = check_capabilities(policy, fw, model, compiler.capabilities) + compiler.diagnose(policy, fw)
+    if any(d.severity is Severity.ERROR for d in diags):
+        return Compiled(fw, (), tuple(diags))
+    return Compiled(fw, tuple(compiler.render(model)), tuple(diags))
 
 
 def _safe_filename(name: str) -> bool:
