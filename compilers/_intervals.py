@@ -122,6 +122,20 @@ def ranges(nets: tuple[Network, ...]) -> tuple[Interval, ...]:
     return union((int(n.network_address), int(n.network_address) | _HOST_MASK[n.version][n.prefixlen]) for n in nets)
 
 
+def ip_text(family: int, value: int) -> str:
+    """An address as ``ipaddress`` prints it (IPv4 by hand: the same text without building an object)."""
+    if family == 4:
+        return f"{value >> 24}.{value >> 16 & 255}.{value >> 8 & 255}.{value & 255}"
+    return str(ipaddress.IPv6Address(value))
+
+
+def network_text(n: Network) -> str:
+    """``str(n)`` for a network, faster for IPv4."""
+    if n.version == 4:
+        return f"{ip_text(4, int(n.network_address))}/{n.prefixlen}"
+    return str(n)
+
+
 def address_intervals(s: PacketSet, side: str) -> PerFamily | None:
     """The per-family intervals of ``s`` if ``s`` constrains nothing but its ``side`` address
     ("src" or "dst"), i.e. ``s`` equals the union over families of ``build(family=f, side=ivs)``;

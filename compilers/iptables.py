@@ -64,6 +64,7 @@ show there; :func:`check_states` proves those from the same reading (see its doc
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import unicodedata
@@ -77,6 +78,7 @@ from zonepolicy.model.values import Action, Network
 from zonepolicy.semantics.meaning import Meaning
 from zonepolicy.semantics.packetset import PacketSet
 
+from . import _intervals as iv
 from . import _iptables_read as rd
 from .base import (
     Compiler, Feature, Output, PairRules, ReadPair, ReadRule, TargetModel, TargetRule, interface_name_diagnostics,
@@ -108,6 +110,8 @@ def clean_text(text: str) -> str:
     Control, format (bidi overrides), separator and unassigned characters become ``?``, other
     whitespace a space; what is left is printable and safe inside a quoted iptables argument.
     """
+    if text.isascii() and text.isprintable():  # no control or separator character but the space
+        return text
     out = []
     for ch in text:
         cat = unicodedata.category(ch)
@@ -269,9 +273,14 @@ def _icmp_alts(family: int, proto: int, itype: Sequence[Interval], icode: Sequen
 def protocol_alts(family: int, proto: Sequence[Interval], dport: Sequence[Interval], itype: Sequence[Interval],
                   icode: Sequence[Interval]) -> list[_Alt]:
     """The protocol part of a box as alternatives whose union is exactly the box's (canonical) packets."""
-    proto, dport, itype, icode = tuple(proto), tuple(dport), tuple(itype), tuple(icode)
+    return list(_protocol_alts(family, tuple(proto), tuple(dport), tuple(itype), tuple(icode)))
+
+
+@functools.lru_cache(maxsize=1 << 14)  # a large rule base has a few thousand distinct service boxes
+def _protocol_alts(family: int, proto: tuple[Interval, ...], dport: tuple[Interval, ...], itype: tuple[Interval, ...],
+                   icode: tuple[Interval, ...]) -> tuple[_Alt, ...]:
     if proto == FULL8 and dport == FULL16 and itype == FULL8 and icode == FULL8:
-        return [_Alt()]
+        return (_Alt(),)
     alts: list[_Alt] = []
     zero_port = _has(dport, 0)  # canonical packets of port-less protocols have port 0
     for p in (1, 6, 17, 58, 132):
@@ -290,21 +299,23 @@ def protocol_alts(family: int, proto: Sequence[Interval], dport: Sequence[Interv
             alts.append(_Alt(helper=tuple(others)))
         else:
             alts.extend(_Alt(("-p", str(v))) for v in others)
-    return alts
+    return tuple(alts)
 
 
 def _address_tokens(family: int, src: Sequence[Network], dst: Sequence[Network]) -> list[tuple[str, ...]]:
     anywhere = {"0.0.0.0/0", "::/0"}
+    dsts = [(d, iv.network_text(d)) for d in dst if d.version == family]
     out = []
     for s in src:
-        for d in dst:
-            if s.version != family or d.version != family:
-                continue
+        if s.version != family:
+            continue
+        s_text = iv.network_text(s)
+        for d, d_text in dsts:
             toks: tuple[str, ...] = ()
-            if str(s) not in anywhere:
-                toks += ("-s", str(s))
-            if str(d) not in anywhere:
-                toks += ("-d", str(d))
+            if s_text not in anywhere:
+                toks += ("-s", s_text)
+            if d_text not in anywhere:
+                toks += ("-d", d_text)
             out.append(toks)
     return out
 

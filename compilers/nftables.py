@@ -202,10 +202,7 @@ def _fmt_addr(family: int, span: Interval) -> str:
     return f"{_fmt_ip(family, lo)}-{_fmt_ip(family, hi)}"
 
 
-def _fmt_ip(family: int, value: int) -> str:
-    if family == 4:  # dotted quad by hand: the same text as ipaddress, without building an object
-        return f"{value >> 24}.{value >> 16 & 255}.{value >> 8 & 255}.{value & 255}"
-    return str(ipaddress.IPv6Address(value))
+_fmt_ip = iv.ip_text
 
 
 def _fmt_num(iv: Interval) -> str:

@@ -7,6 +7,7 @@ for a packet-set computation; these properties compare the two on random inputs.
 from __future__ import annotations
 
 import ipaddress
+import unicodedata
 
 import pytest
 from hypothesis import given, strategies as st
@@ -16,6 +17,7 @@ from test_nftables import as_nftables
 from conftest import load_policy_text
 from zonepolicy.compilers import _intervals as iv
 from zonepolicy.compilers import nftables
+from zonepolicy.compilers.iptables import clean_text
 from zonepolicy.compilers.base import _Lowering, lower
 from zonepolicy.model.values import PortRange, ServiceTerm
 from zonepolicy.semantics.meaning import Meaning
@@ -178,3 +180,19 @@ def test_networks_are_the_fewest_aligned_blocks(family, data) -> None:
     got = iv.networks(family, ((lo, hi),))
     assert list(got) == list(ipaddress.summarize_address_range(cls(lo), cls(hi)))
     assert got.ivs == ((lo, hi),) and iv.ranges(got) == ((lo, hi),) and iv.ranges(tuple(got)) == ((lo, hi),)
+
+
+@given(st.sampled_from([4, 6]), st.data())
+def test_address_texts_are_ipaddress_texts(family, data) -> None:
+    value = data.draw(st.integers(0, TOP[family]))
+    plen = data.draw(st.integers(0, 32 if family == 4 else 128))
+    net = ipaddress.ip_network((value, plen), strict=False)
+    assert iv.network_text(net) == str(net)
+    cls = ipaddress.IPv4Address if family == 4 else ipaddress.IPv6Address
+    assert iv.ip_text(family, value) == str(cls(value))
+
+
+@given(st.text(max_size=30))
+def test_iptables_clean_text_fast_path_is_the_character_walk(text) -> None:
+    walked = "".join(ch if ch == " " or unicodedata.category(ch)[0] not in "CZ" else "?" for ch in text)
+    assert clean_text(text) == walked
