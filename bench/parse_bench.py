@@ -5,7 +5,7 @@ Usage: python bench/parse_bench.py [--zones 2000] [--flows 50000] [--objects 500
 Each run is a fresh process (so peak RSS is that run's own) that generates the policy into a
 temporary file first, then times only `zonepolicy.api.load` (read, parse, resolve). With --split,
 the same process then times the stages again one by one (CPU seconds, collector paused as in
-`api.load`): the one-line flow fast path, the general parser for the rest, and resolution.
+`api.load`): the one-line statement fast path, the general parser for the rest, and resolution.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ if {split!r}:
     from zonepolicy.model import resolve
     gc.disable()
     c = time.process_time()
-    fastpath.extract_flow_lines(text, path)
+    fastpath.extract_fast_lines(text, path)
     split["fast path"] = time.process_time() - c
     c = time.process_time()
     module, _ = parser.parse_text(text, path)

@@ -38,8 +38,12 @@ def _read(path: str) -> str:
     return data.decode("utf-8")
 
 
-def load_files(root: str) -> tuple[Loaded, list[Diagnostic]]:
-    """Parse ``root`` and everything it imports; diagnostics cover every file."""
+def load_files(root: str, lean: bool = True) -> tuple[Loaded, list[Diagnostic]]:
+    """Parse ``root`` and everything it imports; diagnostics cover every file.
+
+    The modules are read for resolution: with ``lean`` (the default), one-line flows stay
+    :class:`~zonepolicy.dsl.fastpath.FlowLine` records (see :func:`~zonepolicy.dsl.parser.parse_text`).
+    """
     sources = SourceMap()
     diags: list[Diagnostic] = []
     modules: list[s.Module] = []
@@ -64,7 +68,7 @@ def load_files(root: str) -> tuple[Loaded, list[Diagnostic]]:
             return
         loaded.add(real)
         sources.add(shown, text)
-        module, parse_diags = parse_text(text, shown)
+        module, parse_diags = parse_text(text, shown, lean=lean)
         diags.extend(parse_diags)
         modules.append(module)
         here = os.path.dirname(real)

@@ -229,23 +229,25 @@ def _error_offset(text: str, err: UnexpectedInput) -> int:
     return sum(len(x) for x in lines[: max(err.line - 1, 0)]) + max(err.column - 1, 0)
 
 
-def parse_text(text: str, file: str, fast: bool = True) -> tuple[s.Module, list[Diagnostic]]:
+def parse_text(text: str, file: str, fast: bool = True, lean: bool = False) -> tuple[s.Module, list[Diagnostic]]:
     """Parse one file's text into a :class:`~zonepolicy.dsl.syntax.Module` plus syntax diagnostics.
 
     ``fast=False`` sends every line through the general parser (the fast path's tests compare both).
+    ``lean=True`` leaves the flows the fast path read as :class:`~zonepolicy.dsl.fastpath.FlowLine`
+    records among the statements, for the resolver (which reads them without a syntax tree).
     """
     diags: list[Diagnostic] = []
     statements: list[s.Statement] = []
     comments: list[s.Comment] = []
     if text.startswith("\ufeff"):
         text = " " + text[1:]
-    from .fastpath import extract_flow_lines
+    from .fastpath import extract_fast_lines
 
     if fast:
-        work, fast_flows, fast_comments = extract_flow_lines(text, file)
+        work, fast_statements, fast_comments = extract_fast_lines(text, file, lean)
         comments.extend(fast_comments)
     else:
-        work, fast_flows = text, []
+        work, fast_statements = text, []
     while True:
         found: list[s.Comment] = []
 
@@ -280,7 +282,7 @@ def parse_text(text: str, file: str, fast: bool = True) -> tuple[s.Module, list[
         except (VisitError, LarkError) as err:  # pragma: no cover - defensive: never a traceback
             diags.append(Diagnostic("ZP100", f"cannot read this file: {err}", Span(file, 1, 1, 1, 2)))
             break
-    statements.extend(fast_flows)
+    statements.extend(fast_statements)
     statements.sort(key=lambda st: (st.span.line, st.span.column))
     return s.Module(file, tuple(statements), tuple(sorted(set(comments), key=lambda c: c.span))), diags
 

@@ -7,6 +7,7 @@ every problem is collected (never raised one by one) so one run reports them all
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import ipaddress
 from typing import Iterable
@@ -15,6 +16,7 @@ from ..compilers import TARGETS
 from ..diagnostics import Diagnostic, Severity, Span, did_you_mean
 from ..dsl import syntax as s
 from ..dsl.direct_constructor import direct_constructor
+from ..dsl.fastpath import FlowLine, endpoint_nodes, flow_groups, option_nodes, token_nodes
 from .grading import grading_matrix
 from .policy import (
     AddressObject, Endpoint, Firewall, Flow, FlowOptions, Grading, Interface, Policy, ServiceObject, Waiver,
@@ -28,6 +30,9 @@ _ACTIONS = {a.value: a for a in Action}
 # Built once per flow at province scale: filled slot by slot (see dsl.direct_constructor).
 _new_endpoint = direct_constructor(Endpoint)
 _new_flow = direct_constructor(Flow)
+_new_options = direct_constructor(FlowOptions)
+_new_span = functools.partial(tuple.__new__, Span)
+_NO_SERVICES = ((), (), "")
 GRADE_TARGETS = {"business-info": "business_info", "system-service": "system_service"}
 
 
@@ -57,7 +62,9 @@ class Resolver:
         # every flow again for each kind).
         by_type: dict[type, list] = {}
         for st in stmts:
-            by_type.setdefault(type(st), []).append(st)
+            kind = type(st)
+            # flows the fast path left unbuilt are flows, in source order with the others
+            by_type.setdefault(s.FlowStmt if kind is FlowLine else kind, []).append(st)
         objects = by_type.get(s.ObjectStmt, [])
         header = self._header(by_type.get(s.PolicyStmt, []))
         zone_stmts = self._unique(by_type.get(s.ZoneStmt, []), "zone")
@@ -401,6 +408,9 @@ class Resolver:
         self._svc_cache: dict[tuple[str, ...], tuple[ServiceTerm, ...]] = {}
         self._ep_cache: dict[tuple[str, str], Endpoint] = {}
         self._options_cache: dict[tuple[tuple[str, str | None], ...], FlowOptions] = {}
+        self._flow_groups = flow_groups()[:5]
+        self._line_lists: dict[tuple, tuple] = {}
+        self._option_plans: dict[int, tuple] = {}
 
     def _prefixes(self) -> set[str]:
         return {z.rsplit(".", 1)[0] for z in self.zone_names if "." in z}
@@ -445,11 +455,11 @@ class Resolver:
         return tuple(sorted(set(terms), key=_term_key))
 
     # ---- flows
-    def _flows(self, stmts: list[s.FlowStmt]) -> tuple[Flow, ...]:
+    def _flows(self, stmts: list) -> tuple[Flow, ...]:
         flows: list[Flow] = []
         ids: dict[str, Span] = {}
         for st in stmts:
-            flow = self._flow(st)
+            flow = self._flow_line(st) if type(st) is FlowLine else self._flow(st)
             if flow is None:
                 continue
             if flow.id in ids:
@@ -475,6 +485,111 @@ class Resolver:
             flow_id = _auto_id(st, service_names)
         return _new_flow(flow_id, _ACTIONS[st.action.text], sources, destinations, services, service_names,
                          options, st.span)
+
+    # A one-line flow (a FlowLine record) resolves to what its syntax node would, but without
+    # building it: each of its lists is looked up by its reading (template serial) and words in a
+    # cache of what the same list resolved to before, and only the flow's own spans and objects
+    # are new. A list not seen yet is resolved as _flow resolves it (same calls, same order, so the
+    # same problems are reported at the same places); only clean results are remembered.
+    def _flow_line(self, rec: FlowLine) -> Flow | None:
+        text, file, line, regs, src, dst, svc, opt, span = rec
+        g_action, g_src, g_dst, g_svcs, g_opts = self._flow_groups
+        lists = self._line_lists
+        src_s, src_e = regs[g_src]
+        src_hit = lists.get((src[0], text[src_s:src_e])) or self._line_endpoints(rec, src, src_s, src_e)
+        dst_s, dst_e = regs[g_dst]
+        dst_hit = lists.get((dst[0], text[dst_s:dst_e])) or self._line_endpoints(rec, dst, dst_s, dst_e)
+        if svc is None:
+            svc_hit = _NO_SERVICES
+        else:
+            svc_s, svc_e = regs[g_svcs]
+            svc_hit = lists.get((svc[0], text[svc_s:svc_e])) or self._line_services(rec, svc, svc_s, svc_e)
+        opt_base, ticket, comment, id_at = 0, None, None, None
+        if opt is None:
+            options = self._flow_options(None)
+        else:
+            opt_base = regs[g_opts][0]
+            values, ticket, comment, id_at = self._option_plans.get(opt[0]) or self._option_plan(opt)
+            words = tuple([text[opt_base + a:opt_base + b] for a, b in values]) if values else ()
+            options = lists.get((opt[0], words))
+            if options is None:  # read in full, this flow's own ticket and comment included
+                options = self._line_options(rec, opt, opt_base, words)
+            elif ticket is not None or comment is not None:
+                o = options  # what the list means apart from its ticket and comment, which are this flow's own
+                options = _new_options(
+                    o.log, o.stateful, o.inspect, o.via,
+                    s.unquote(text[opt_base + ticket[0]:opt_base + ticket[1]]) if ticket is not None else None,
+                    s.unquote(text[opt_base + comment[0]:opt_base + comment[1]]) if comment is not None else None,
+                    o.expires)
+        if src_hit[0] is None or dst_hit[0] is None:
+            return None
+        act_s, act_e = regs[g_action]
+        action = text[act_s:act_e]
+        if id_at is not None:
+            flow_id = text[opt_base + id_at[0]:opt_base + id_at[1]]
+        else:
+            canon = "|".join([action, src_hit[1], dst_hit[1], svc_hit[2]])
+            flow_id = "f" + hashlib.sha256(canon.encode()).hexdigest()[:10]
+        col, sources = src_s + 1, []
+        for text_, zones, networks, is_zone, a, b in src_hit[0]:
+            sources.append(_new_endpoint(text_, zones, networks, is_zone, _new_span((file, line, col + a, line, col + b))))
+        col, destinations = dst_s + 1, []
+        for text_, zones, networks, is_zone, a, b in dst_hit[0]:
+            destinations.append(_new_endpoint(text_, zones, networks, is_zone,
+                                              _new_span((file, line, col + a, line, col + b))))
+        return _new_flow(flow_id, _ACTIONS[action], tuple(sources), tuple(destinations), svc_hit[0], svc_hit[1],
+                         options, span)
+
+    def _line_endpoints(self, rec: FlowLine, reading: tuple, start: int, end: int) -> tuple:
+        """(what each endpoint resolves to, with its offsets; the list's id key), None for the former
+        when an endpoint does not resolve."""
+        written = endpoint_nodes(reading[1], rec.text, start, rec.file, rec.line)
+        n = len(self.diags)
+        found = self._endpoints(written)
+        if len(found) != len(written):
+            return (None, "")
+        col = start + 1
+        hit = (tuple((e.text, e.zones, e.networks, e.is_zone, w.span.column - col, w.span.end_column - col)
+                     for e, w in zip(found, written)), _sorted_keys(written))
+        if len(self.diags) == n:
+            self._line_lists[(reading[0], rec.text[start:end])] = hit
+        return hit
+
+    def _line_services(self, rec: FlowLine, reading: tuple, start: int, end: int) -> tuple:
+        written = token_nodes(reading[1], rec.text, start, rec.file, rec.line)
+        names = tuple([t.text for t in written])
+        n = len(self.diags)
+        hit = (self._service_refs(written, names), names, ",".join(sorted(names)) if len(names) > 1 else "".join(names))
+        if len(self.diags) == n:
+            self._line_lists[(reading[0], rec.text[start:end])] = hit
+        return hit
+
+    def _line_options(self, rec: FlowLine, reading: tuple, start: int, words: tuple) -> FlowOptions:
+        written = option_nodes(reading[1], rec.text, start, rec.file, rec.line)
+        n = len(self.diags)
+        options = self._flow_options(written)
+        if len(self.diags) == n:
+            self._line_lists[(reading[0], words)] = options
+        return options
+
+    def _option_plan(self, opt: tuple) -> tuple:
+        """Where an option list's words are: the ones its meaning depends on (inspect, via, expires),
+        then the first ticket, comment and id (which vary per flow and mean only themselves)."""
+        values, ticket, comment, id_at = [], None, None, None
+        for key, _a, _b, arg in opt[1]:
+            if arg is None:
+                continue
+            where = (arg[1], arg[2])
+            if key == "ticket" and ticket is None:
+                ticket = where
+            elif key == "comment" and comment is None:
+                comment = where
+            elif key == "id" and id_at is None:
+                id_at = where
+            else:
+                values.append(where)
+        plan = self._option_plans[opt[0]] = (tuple(values), ticket, comment, id_at)
+        return plan
 
     def _flow_options(self, written: tuple[s.Item, ...] | None) -> FlowOptions:
         # Most flows write one of a handful of option lists: read each distinct list once (a list
