@@ -87,6 +87,7 @@ on the device, a rule naming an object group that does not exist matches nothing
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import re
@@ -94,7 +95,7 @@ from typing import Sequence
 
 from zonepolicy.diagnostics import Diagnostic, Severity
 from zonepolicy.errors import InvalidPolicy, UsageError
-from zonepolicy.model.policy import Firewall, Policy
+from zonepolicy.model.policy import Firewall, Flow, Policy
 from zonepolicy.model.values import Action, Network
 from zonepolicy.semantics.meaning import Meaning
 
@@ -259,21 +260,61 @@ def service_entries(family: int, proto: Sequence[Interval], dport: Sequence[Inte
     return tuple(out)
 
 
-def _entries_of(rule: TargetRule) -> tuple[tuple[str, ...] | None, tuple[str, ...] | None, tuple[str, ...] | None]:
+Entries = tuple[tuple[str, ...] | None, tuple[str, ...] | None, tuple[str, ...] | None]
+
+
+class _EntriesOf:
+    """The group entries of a rule's source, destination and service, each made once: the rules of a
+    large model share a few thousand prefix lists (the same tuples) and a few hundred protocol parts."""
+
+    def __init__(self) -> None:
+        self._addresses: dict[tuple[int, int], tuple[Sequence[Network], tuple[str, ...] | None]] = {}
+        self._services: dict[tuple, tuple[str, ...] | None] = {}
+
+    def _address(self, family: int, nets: Sequence[Network]) -> tuple[str, ...] | None:
+        found = self._addresses.get((family, id(nets)))
+        if found is None or found[0] is not nets:  # the sequence is kept, so its id stays its own
+            found = self._addresses[family, id(nets)] = (nets, address_entries(family, nets))
+        return found[1]
+
+    def __call__(self, rule: TargetRule) -> Entries:
+        key = (rule.family, rule.proto, rule.dport, rule.icmp_type, rule.icmp_code)
+        if key in self._services:
+            svc = self._services[key]
+        else:  # Unexpressible is raised again for every rule of the box, so each one is reported
+            svc = self._services[key] = service_entries(*key)
+        return self._address(rule.family, rule.src), self._address(rule.family, rule.dst), svc
+
+
+def _entries_of(rule: TargetRule) -> Entries:
     return (address_entries(rule.family, rule.src), address_entries(rule.family, rule.dst),
             service_entries(rule.family, rule.proto, rule.dport, rule.icmp_type, rule.icmp_code))
 
 
-def box_problems(model: TargetModel) -> list[tuple[str, str]]:
+def box_problems(model: TargetModel, entries_of=_entries_of) -> list[tuple[str, str]]:
     """(flow id, what) for every rule of ``model`` that H3C cannot express, once per flow and reason."""
     seen: dict[tuple[str, str], None] = {}
     for pair in model.pairs:
         for rule in pair.rules:
             try:
-                _entries_of(rule)
+                entries_of(rule)
             except Unexpressible as err:
                 seen.setdefault((rule.flow_id, str(err)), None)
     return list(seen)
+
+
+# What a service group may fail to say (SCTP ports, many ICMP types/codes, thousands of entries):
+# a rule's packets are some of its flow's, so a flow without SCTP, ICMP, protocol 0 or "any protocol"
+# has no ICMP or SCTP problem; and a box's port intervals are cut only where one of the flow's k port
+# ranges begins or ends, so its group has at most T * (2k + 1) entries for T terms: at most 2,080,
+# under MAX_ENTRIES, when T + k <= 64.
+_AWKWARD_PROTOCOLS = frozenset({0, 1, 58, 132})
+_FEW_RANGES = 64
+
+
+def _awkward(flow: Flow) -> bool:
+    return (not flow.services or sum(len(t.ports) + 1 for t in flow.services) > _FEW_RANGES
+            or any(t.protocol is None or t.protocol in _AWKWARD_PROTOCOLS for t in flow.services))
 
 
 # ---- rendering
@@ -337,7 +378,8 @@ def render(model: TargetModel, dialect: str = DEFAULT_DIALECT) -> str:
            for name, _ in model.interfaces if (why := check_interface_name(name))]
     if bad:
         raise InvalidPolicy(bad)
-    problems = box_problems(model)
+    entries_of = _EntriesOf()
+    problems = box_problems(model, entries_of)
     if problems:
         raise InvalidPolicy([Diagnostic("ZP403", f"target h3c cannot express {what} of flow {clean_description(fid)}",
                                         None, Severity.ERROR) for fid, what in problems])
@@ -369,7 +411,7 @@ def render(model: TargetModel, dialect: str = DEFAULT_DIALECT) -> str:
                     block.append(f"  source-zone {zones[pair.in_if]}")
                     block.append(f"  destination-zone {zones[pair.out_if]}")
                     if rule is not None:
-                        src, dst, svc = _entries_of(rule)
+                        src, dst, svc = entries_of(rule)
                         for key, obj in (("source-ip", objects.address(family, src)),
                                          ("destination-ip", objects.address(family, dst)),
                                          ("service", objects.service(svc))):
@@ -393,7 +435,7 @@ def render(model: TargetModel, dialect: str = DEFAULT_DIALECT) -> str:
                     if rule is None:
                         policy.append(f" rule {rule_id} drop")
                     else:
-                        src, dst, svc = _entries_of(rule)
+                        src, dst, svc = entries_of(rule)
                         words = [f" rule {rule_id}", "drop" if rule.action is Action.DENY else "pass"]
                         for key, obj in (("source-ip", objects.address(family, src)),
                                          ("destination-ip", objects.address(family, dst)),
@@ -436,18 +478,33 @@ class H3cCompiler(Compiler):
         # diagnose lowers the policy itself (it is not given the model); one meaning per policy
         # keeps that to one packet-set build for all of a policy's firewalls
         self._meaning: tuple[Policy, Meaning] | None = None
+        # (policy, the policy with only its awkward flows or None, that part's meaning)
+        self._awkward: tuple[Policy, Policy | None, Meaning | None] | None = None
 
     def _meaning_of(self, policy: Policy) -> Meaning:
         if self._meaning is None or self._meaning[0] is not policy:
             self._meaning = (policy, Meaning(policy))
         return self._meaning[1]
 
+    def problems(self, policy: Policy, firewall: Firewall) -> list[tuple[str, str]]:
+        """:func:`box_problems` of the firewall's model, lowering only the flows that can have one:
+        with a default deny a flow's rules depend on that flow alone, so those flows' rules (and so
+        the problems, in the same order) are the whole model's. A default allow lowers everything,
+        its remainder rules covering what no flow names."""
+        if policy.default is Action.ALLOW:
+            return box_problems(lower(policy, firewall, self._meaning_of(policy)))
+        if self._awkward is None or self._awkward[0] is not policy:
+            flows = tuple(f for f in policy.flows if _awkward(f))
+            part = dataclasses.replace(policy, flows=flows) if flows else None
+            self._awkward = (policy, part, Meaning(part) if part else None)
+        _, part, meaning = self._awkward
+        return box_problems(lower(part, firewall, meaning), _EntriesOf()) if part and meaning else []
+
     def diagnose(self, policy: Policy, firewall: Firewall) -> list[Diagnostic]:
         """Interface names Comware cannot use, and boxes its object groups cannot express."""
         diags = interface_diagnostics(firewall)
         flows = {f.id: f for f in policy.flows}
-        model = lower(policy, firewall, self._meaning_of(policy))
-        for fid, what in box_problems(model):
+        for fid, what in self.problems(policy, firewall):
             flow = flows.get(fid)
             diags.append(Diagnostic(
                 "ZP403", f"target h3c (firewall {firewall.name}) cannot express {what} of flow {fid}",

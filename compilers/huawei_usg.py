@@ -109,6 +109,19 @@ def clean_text(text: str, limit: int = DESCRIPTION_LIMIT) -> str:
     (``?`` asks for help, ``#``/``!`` start comments, quotes), runs of blanks as one space, cut to the
     limit. Non-ASCII becomes ``~`` because the device's character set for descriptions differs by
     version (GBK or UTF-8) and a wrong guess corrupts the line."""
+    if text.isascii() and text.isprintable():  # the usual case: only the special characters change
+        cleaned = " ".join(text.translate(_SPECIAL).split())
+        if len(cleaned) > limit:
+            cleaned = cleaned[:limit - 1].rstrip() + "~"
+        return cleaned or "-"
+    return clean_text_scan(text, limit)
+
+
+_SPECIAL = str.maketrans({c: "_" for c in "?#!\"'\\`"})
+
+
+def clean_text_scan(text: str, limit: int = DESCRIPTION_LIMIT) -> str:
+    """:func:`clean_text` character by character: the general path for any text."""
     out = []
     for ch in unicodedata.normalize("NFC", text):
         if ch in "?#!\"'\\`":
@@ -193,6 +206,16 @@ def object_name(kind: str, members: tuple[str, ...]) -> str:
     return f"zp_{kind}_{_digest(chr(10).join(members), 12)}"
 
 
+def _object_lines(members: tuple[str, ...], kind: str, prefix: str, objects: dict[str, tuple[str, ...]]) -> list[str]:
+    """``prefix`` + the name of each object the members are split into, the objects recorded."""
+    out = []
+    for chunk in _chunks(members):
+        name = object_name(kind, chunk)
+        objects.setdefault(name, chunk)
+        out.append(prefix + name)
+    return out
+
+
 # ---------------------------------------------------------------- rendering
 def logged_first(rules: tuple[TargetRule, ...]) -> list[TargetRule]:
     """The pair's rules with, within each action, the rules of ``log`` flows first.
@@ -211,6 +234,10 @@ def render_model(model: TargetModel) -> str:
     addresses: dict[str, tuple[str, ...]] = {}
     services: dict[str, tuple[str, ...]] = {}
     policy: list[str] = ["security-policy"]
+    # the object lines of each prefix list and protocol part, made once: the rules of a large model
+    # share a few thousand of each (the lowering hands the same prefix tuples to every rule using them)
+    address_lines: dict[int, tuple[tuple[Network, ...], list[str]]] = {}
+    service_lines: dict[tuple, list[str] | None] = {}
     for n, pair in enumerate(model.pairs, 1):
         for k, rule in enumerate(logged_first(pair.rules), 1):
             policy += [f" rule name p{n:03d}r{k:04d}-{safe_id(rule.flow_id)}",
@@ -219,19 +246,22 @@ def render_model(model: TargetModel) -> str:
                        f"  destination-zone {zones[pair.out_if]}"]
             # several address-set (service) lines in one rule are a union, so a list longer than the
             # device's member ids allow is split over several objects
-            svc = service_members(rule)
-            if not rule.src or not rule.dst or svc == ():
-                # an absent address or service line means "any": never emit one for an empty list
+            key = (rule.proto, rule.dport, rule.icmp_type, rule.icmp_code)
+            if key not in service_lines:
+                svc = service_members(rule)
+                if svc == ():  # an absent service line means "any": never emit one for an empty list
+                    raise ValueError(f"empty match list in a rule of flow {rule.flow_id}")
+                service_lines[key] = None if svc is None else _object_lines(svc, "s", "  service ", services)
+            if not rule.src or not rule.dst:  # nor an address line for an empty list
                 raise ValueError(f"empty match list in a rule of flow {rule.flow_id}")
-            for field_name, nets in (("source-address", rule.src), ("destination-address", rule.dst)):
-                for chunk in _chunks(address_members(nets)):
-                    name = object_name("a", chunk)
-                    addresses.setdefault(name, chunk)
-                    policy.append(f"  {field_name} address-set {name}")
-            for chunk in _chunks(svc) if svc is not None else ():
-                name = object_name("s", chunk)
-                services.setdefault(name, chunk)
-                policy.append(f"  service {name}")
+            for field_name, nets in (("  source-address address-set ", rule.src),
+                                     ("  destination-address address-set ", rule.dst)):
+                found = address_lines.get(id(nets))
+                if found is None or found[0] is not nets:  # the tuple is kept, so its id stays its own
+                    found = address_lines[id(nets)] = (nets, _object_lines(address_members(nets), "a", "",
+                                                                           addresses))
+                policy += [field_name + name for name in found[1]]
+            policy += service_lines[key] or ()
             if rule.log:
                 policy.append("  policy logging")
             policy.append(f"  action {'permit' if rule.action is Action.ALLOW else 'deny'}")
@@ -369,7 +399,7 @@ def parse(text: str) -> Config:
     rule: _Rule | None = None
     for number, raw in enumerate(text.split("\n"), 1):
         line = raw.rstrip("\r")
-        if any(unicodedata.category(ch) == "Cc" for ch in line if ch != "\t"):
+        if not line.isprintable() and any(unicodedata.category(ch) == "Cc" for ch in line if ch != "\t"):
             raise ReadError(number, "control character in line")
         if not line.strip():
             continue
@@ -465,7 +495,31 @@ def _rule_line(rule: _Rule, words: list[str], line: str, number: int) -> None:
         raise ReadError(number, f"unsupported rule command {line.strip()[:60]!r}")
 
 
-def _rule_set(cfg: Config, r: _Rule) -> PacketSet:
+def rule_sets(cfg: Config) -> list[PacketSet]:
+    """:func:`rule_set` of every rule, each address and service factor built once: a large
+    configuration names the same objects in thousands of rules."""
+    factors: dict[tuple, PacketSet] = {}
+
+    def factor(side: str, names: list[str]) -> PacketSet:
+        key = (side, tuple(names))
+        found = factors.get(key)
+        if found is None:
+            if side == "svc":
+                found = PacketSet.empty()
+                for name in names:
+                    found = found | cfg.services[name]
+            else:
+                found = PacketSet.build(**{side: [n for name in names for n in cfg.addresses[name]]})
+            factors[key] = found
+        return found
+
+    universe = PacketSet.universe()
+    return [(factor("src", r.src) if r.src else universe) & (factor("dst", r.dst) if r.dst else universe)
+            & (factor("svc", r.services) if r.services else universe) for r in cfg.rules]
+
+
+def rule_set(cfg: Config, r: _Rule) -> PacketSet:
+    """The packets a rule's match part selects (its zones aside)."""
     src = [n for name in r.src for n in cfg.addresses[name]] if r.src else None
     dst = [n for name in r.dst for n in cfg.addresses[name]] if r.dst else None
     packets = PacketSet.build(src=src, dst=dst)
@@ -481,7 +535,7 @@ def read_config(cfg: Config, interfaces: list[str]) -> list[ReadPair]:
     """First-match rules per ordered interface pair: the rules whose zones (none listed: any) hold
     the input and output interfaces' zones, then the default action. An interface in no zone
     forwards nothing (a USG drops traffic of interfaces outside every zone)."""
-    sets = [_rule_set(cfg, r) for r in cfg.rules]
+    sets = rule_sets(cfg)
     pairs = []
     for i in interfaces:
         for o in interfaces:
@@ -512,7 +566,7 @@ def log_problems(policy: Policy, firewall: Firewall, text: str, meaning: Meaning
     it (a deny flow if any deny flow matches, else an allow flow)."""
     meaning = meaning or Meaning(policy)
     cfg = parse(text)
-    sets = [_rule_set(cfg, r) for r in cfg.rules]
+    sets = rule_sets(cfg)
     problems = []
     for i in firewall.interfaces:
         for o in firewall.interfaces:

@@ -19,7 +19,8 @@ from strategies import SMALL, policy_specs, render_policy
 from zonepolicy.compilers import _h3c_read as rd
 from zonepolicy.compilers.base import Output, check_capabilities, fold, get_compiler, lower, prove
 from zonepolicy.compilers.h3c import (
-    DIALECT_ENV, DIALECTS, H3cCompiler, clean_description, dialect_of, output_name, service_entries, zone_names,
+    DIALECT_ENV, DIALECTS, H3cCompiler, box_problems, clean_description, dialect_of, output_name, service_entries,
+    zone_names,
 )
 from zonepolicy.compile import compile_policy
 from zonepolicy.diagnostics import Severity
@@ -191,6 +192,7 @@ def test_random_policies_render_read_back_and_prove(spec, seed: int, dialect: st
     compiler = COMPILERS[dialect]
     for fw in policy.firewalls:
         model = lower(policy, fw, meaning)
+        assert compiler.problems(policy, fw) == box_problems(model)  # lowering only awkward flows: same
         diags = check_capabilities(policy, fw, model, compiler.capabilities) + compiler.diagnose(policy, fw)
         errors = [d for d in diags if d.severity is Severity.ERROR]
         assert all(d.code == "ZP403" for d in errors), errors  # only boxes too large for a group
@@ -407,3 +409,21 @@ def test_service_entries() -> None:
     assert service_entries(6, ((58, 58),), ((0, 0),), ((1, 1),), ((3, 4),)) == (
         "service icmpv6 1 3", "service icmpv6 1 4")
     assert service_entries(4, ((47, 47), (50, 50)), ((0, 0),), ((0, 0),), ((0, 0),)) == ("service 47", "service 50")
+
+
+# ---------------------------------------------------------------- diagnose lowers only what can need it
+_SERVICES = ["tcp/80", "udp/1000-2000", "sctp/2905", "sctp/any", "icmp/8", "icmp/3:4", "icmp/any", "ip/47", "ip/0",
+             "ip/any", "tcp/22, sctp/9", "icmpv6/1:4"]
+
+
+@given(flows=st.lists(st.tuples(st.sampled_from(["allow", "deny"]), st.sampled_from(_SERVICES), st.booleans()),
+                      min_size=1, max_size=5), default=st.sampled_from(["allow", "deny"]))
+def test_problems_of_the_awkward_flows_are_the_whole_models(flows, default: str) -> None:
+    text = [f'policy p "x" {{ default {default}\n intrazone allow }}',
+            "zone a { networks 10.0.0.0/24, 2001:db8::/64 }", "zone b { networks 10.0.1.0/24, 2001:db8:1::/64 }"]
+    text += [f"{action} {'a -> b' if forward else 'b -> a'} : {svc} {{ id f{k} }}"
+             for k, (action, svc, forward) in enumerate(flows)]
+    text.append("firewall f { target h3c\n interface GigabitEthernet1/0/1 -> a\n interface GigabitEthernet1/0/2 -> b }")
+    policy = load_text("\n".join(text) + "\n")
+    fw = policy.firewall("f")
+    assert H3cCompiler().problems(policy, fw) == box_problems(lower(policy, fw))

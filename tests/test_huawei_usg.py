@@ -19,7 +19,8 @@ from strategies import SMALL, policy_specs, render_policy
 from zonepolicy.compile import _policy_root, _relative_origins
 from zonepolicy.compilers.base import Feature, Output, check_capabilities, lower, prove
 from zonepolicy.compilers.huawei_usg import (
-    HuaweiUsgCompiler, ReadError, check_interface_name, clean_text, log_problems, parse, safe_id, zone_name,
+    HuaweiUsgCompiler, ReadError, check_interface_name, clean_text, clean_text_scan, log_problems, parse, rule_set,
+    rule_sets, safe_id, zone_name,
 )
 from zonepolicy.diagnostics import Severity
 from zonepolicy.errors import InvalidPolicy
@@ -168,6 +169,7 @@ def test_random_policies_render_read_back_and_prove(spec, seed: int, logs: int) 
         assert mismatches == [], "\n".join(m.describe() for m in mismatches)
         assert log_problems(policy, fw, outs[0].text, meaning) == []
         cfg = parse(outs[0].text)
+        assert rule_sets(cfg) == [rule_set(cfg, r) for r in cfg.rules]  # shared factors, same sets
         logged = {r.flow_id for p in model.pairs for r in p.rules if r.log}
         for rule in cfg.rules:
             if not rule.name.endswith("-drop"):
@@ -397,3 +399,11 @@ def test_zone_priorities_are_distinct_and_avoid_the_built_in_zones() -> None:
     assert len(set(priorities)) == len(priorities) == 28
     assert not set(priorities) & {5, 50, 85, 100} and all(1 <= p <= 99 for p in priorities)
     assert len(set(cfg.zone_of.values())) == len(cfg.zone_of)  # one zone per interface
+
+
+_AWKWARD = st.text(alphabet=st.sampled_from('ab ?#!"\'\\`\t\n\x7f\u00a0\u2028e\u0301南'), max_size=40)
+
+
+@given(text=_AWKWARD, limit=st.integers(2, 40))
+def test_clean_text_fast_path_is_the_scan(text: str, limit: int) -> None:
+    assert clean_text(text, limit) == clean_text_scan(text, limit)
