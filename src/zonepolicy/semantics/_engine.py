@@ -350,6 +350,44 @@ class Engine:
         Each field's values are grouped per child sub-BDD (a union of intervals), so a
         union of k prefix x port-range boxes typically comes back as about k boxes.
         """
+        return merge_boxes(self.path_boxes(f))
+
+    def product_boxes(self, dst: Fn, src: Fn, rest: Fn) -> list[RawBox] | None:
+        """``raw_boxes(dst & src & rest)`` from the three parts, when each constrains only its own
+        fields besides the family: ``dst`` the destination address, ``src`` the source address,
+        ``rest`` the fields below them. Otherwise None.
+
+        The conjunction's paths are then, per family, the destination's intervals times the
+        source's times each path of ``rest``, in that order, which is what walking the
+        conjunction yields; the parts are small and shared by many conjunctions (a flow's
+        endpoints and services), so their walks are mostly memoised already.
+        """
+        if self.order[1:3] != ("dst", "src"):
+            return None
+        full = {family: tuple(((0, (1 << width(name, family)) - 1),) for name in self.order[1:])
+                for family in (4, 6)}
+        paths: dict[int, list[tuple[tuple[Interval, ...], ...]]] = {4: [], 6: []}
+        heads: list[dict[int, tuple[Interval, ...]]] = []
+        for k, part in enumerate((dst, src)):
+            found: dict[int, tuple[Interval, ...]] = {}
+            for family, ivs in self.path_boxes(part):
+                if family in found or ivs[:k] + ivs[k + 1:] != full[family][:k] + full[family][k + 1:]:
+                    return None  # more than one path, or a constraint outside the part's own field
+                found[family] = ivs[k]
+            heads.append(found)
+        for family, ivs in self.path_boxes(rest):
+            if ivs[:2] != full[family][:2]:
+                return None
+            paths[family].append(ivs[2:])
+        out: list[RawBox] = []
+        for family in (4, 6):
+            d, s = heads[0].get(family), heads[1].get(family)
+            if d is not None and s is not None:
+                out.extend((family, (d, s) + tail) for tail in paths[family])
+        return merge_boxes(out)
+
+    def path_boxes(self, f: Fn) -> list[RawBox]:
+        """The boxes of :meth:`raw_boxes` before boxes differing in one field are merged."""
         b = self.b
         out: list[RawBox] = []
         if f == b.false:
@@ -388,7 +426,7 @@ class Engine:
                 return res
 
             out.extend((family, t) for t in tails(sub, 0))
-        return merge_boxes(out)
+        return out
 
 
 def merge_boxes(boxes: list[RawBox]) -> list[RawBox]:
