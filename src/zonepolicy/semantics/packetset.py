@@ -302,18 +302,19 @@ class PacketSet:
         prefixes merged, and boxes differing in a single field merged, so a union of a
         few prefix x port boxes comes back as about that many boxes.
         """
-        fields = engine().order[1:]
-        out: list[Box] = []
-        for family, ivs in engine().raw_boxes(self._f):
-            kw = dict(zip(fields, ivs))
-            out.append(Box(
-                family=family,
-                src=_networks(family, kw["src"]),
-                dst=_networks(family, kw["dst"]),
-                proto=kw["proto"], sport=kw["sport"], dport=kw["dport"],
-                icmp_type=kw["icmp_type"], icmp_code=kw["icmp_code"],
-            ))
-        return out
+        return _to_boxes(engine().raw_boxes(self._f))
+
+    @staticmethod
+    @_guarded
+    def product_boxes(dst: PacketSet, src: PacketSet, rest: PacketSet) -> list[Box] | None:
+        """``(dst & src & rest).boxes()`` without decomposing the conjunction, or None.
+
+        For parts that each constrain, besides the family, only their own fields: ``dst`` the
+        destination address, ``src`` the source address, ``rest`` protocol, ports and ICMP fields
+        (a flow's destinations, sources and services). None when they do not.
+        """
+        raw = engine().product_boxes(dst._f, src._f, rest._f)
+        return None if raw is None else _to_boxes(raw)
 
     def describe(self, limit: int = 10) -> str:
         """Multi-line rendering: the first ``limit`` boxes, then "… and N more"."""
@@ -333,6 +334,21 @@ class PacketSet:
         if self._f == e.b.true:
             return "PacketSet(universe)"
         return f"PacketSet(first={self.pick()}, bdd_nodes={e.b.node_count(self._f)})"
+
+
+def _to_boxes(raw: list[_engine.RawBox]) -> list[Box]:
+    fields = engine().order[1:]
+    out: list[Box] = []
+    for family, ivs in raw:
+        kw = dict(zip(fields, ivs))
+        out.append(Box(
+            family=family,
+            src=_networks(family, kw["src"]),
+            dst=_networks(family, kw["dst"]),
+            proto=kw["proto"], sport=kw["sport"], dport=kw["dport"],
+            icmp_type=kw["icmp_type"], icmp_code=kw["icmp_code"],
+        ))
+    return out
 
 
 # Zones' prefixes recur in finding after finding: convert and print each address set once.
