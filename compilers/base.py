@@ -502,9 +502,18 @@ def register(cls: type[Compiler]) -> type[Compiler]:
 
 
 def get_compiler(target: str) -> Compiler:
-    from . import load_backends
+    import importlib
 
-    load_backends()
+    from . import TARGETS, load_backends
+
+    if target not in REGISTRY and target in TARGETS:
+        # a back end's module is named for its target: import just that one (the others cost start-up time)
+        try:
+            importlib.import_module(f"{__package__}.{target.replace('-', '_')}")
+        except ImportError:
+            pass
+    if target not in REGISTRY:
+        load_backends()
     cls = REGISTRY.get(target)
     if cls is None:
         raise UsageError(f"target '{target}' has no back end yet (available: {', '.join(sorted(REGISTRY))})")
