@@ -284,6 +284,7 @@ class _Sets:
     def __init__(self, cfg: _Config) -> None:
         self.cfg = cfg
         self.memo: dict[tuple[int, int], PacketSet] = {}
+        self._factors: dict[tuple, PacketSet] = {}
 
     def _nets(self, family: int, names: list[str]) -> list | None:
         if not names:
@@ -297,8 +298,33 @@ class _Sets:
 
     def rule(self, rule: _Rule) -> PacketSet:
         key = (id(rule), rule.family)
-        if key in self.memo:
-            return self.memo[key]
+        found = self.memo.get(key)
+        if found is None:
+            found = self.memo[key] = self._factored(rule)
+        return found
+
+    def _factor(self, kind: str, family: int, names: list[str]) -> PacketSet:
+        """The packets of one side (or the services) of a rule: thousands of rules share them."""
+        key = (kind, family, tuple(names))
+        found = self._factors.get(key)
+        if found is None:
+            if kind == "svc":
+                found = PacketSet.empty()
+                for member in [m for name in names for m in self.cfg.services.get(name, [])] if names else [{}]:
+                    found = found | PacketSet.build(family=family, **member)
+            else:
+                nets = self._nets(family, names)
+                found = PacketSet.build(family=family) if nets is None else \
+                    PacketSet.build(family=family, **{kind: nets}) if nets else PacketSet.empty()
+            self._factors[key] = found
+        return found
+
+    def _factored(self, rule: _Rule) -> PacketSet:
+        return (self._factor("src", rule.family, rule.src) & self._factor("dst", rule.family, rule.dst)
+                & self._factor("svc", rule.family, rule.services))
+
+    def rule_plain(self, rule: _Rule) -> PacketSet:
+        """:meth:`rule` from the rule's own parts, nothing shared: the reference."""
         src, dst = self._nets(rule.family, rule.src), self._nets(rule.family, rule.dst)
         if src == [] or dst == []:
             result = PacketSet.empty()
@@ -308,7 +334,6 @@ class _Sets:
             result = PacketSet.empty()
             for member in services:
                 result = result | PacketSet.build(family=rule.family, src=src, dst=dst, **member)
-        self.memo[key] = result
         return result
 
 

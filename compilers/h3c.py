@@ -127,6 +127,19 @@ class Unexpressible(ValueError):
 def clean_description(text: str) -> str:
     """``text`` made safe as the rest of a Comware command line: printable ASCII without the
     characters the CLI or a reader could take as syntax, single spaces, at most 127 characters."""
+    if text.isascii() and text.isprintable():  # the usual case: only the special characters change
+        cleaned = " ".join(text.translate(_SPECIAL).split())
+        if len(cleaned) > MAX_DESCRIPTION:
+            cleaned = cleaned[:MAX_DESCRIPTION - 3] + "..."
+        return cleaned or "-"
+    return clean_description_scan(text)
+
+
+_SPECIAL = str.maketrans({c: "_" for c in "?#!;\"'{}\\`"})
+
+
+def clean_description_scan(text: str) -> str:
+    """:func:`clean_description` character by character: the general path for any text."""
     out = []
     for ch in text:
         if " " < ch <= "~" and ch not in "?#!;\"'{}\\`":
