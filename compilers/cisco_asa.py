@@ -102,7 +102,7 @@ def render_text(model: TargetModel) -> str:
                  f"access-group {acl} in interface {nameifs[n]}"]
     for name in sorted(groups):  # groups first: an ACE may only name a group that exists
         lines += group_lines(groups[name])
-    return "\n".join(lines + body) + "\n"
+    return "\n".join(lines + body + [""])  # ends with a newline, the text copied once
 
 
 # ---- reading back

@@ -137,7 +137,7 @@ def render_text(model: TargetModel) -> str:
                   f" ipv6 traffic-filter {acls[ifname, 6]} in"]
     for name in sorted(groups):  # groups first: an ACE may only name a group that exists
         head += group_lines(groups[name])
-    return "\n".join(head + lines + ["!", "end"]) + "\n"
+    return "\n".join(head + lines + ["!", "end", ""])  # ends with a newline, the text copied once
 
 
 # ---- reading back

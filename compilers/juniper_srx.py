@@ -346,12 +346,12 @@ def render_text(model: TargetModel) -> str:
         for rule_no, r in enumerate(_ordered(pair.rules), 1):
             head = f"{ctx} policy {policy_name(pair_no, rule_no, r.flow_id)}"
             text = junos_text(f"flow {r.flow_id} {r.origin}".rstrip())
-            policies += (f'{head} description "{text}"', f"{head} match source-address {book.address(r.src)}",
-                         f"{head} match destination-address {book.address(r.dst)}",
-                         f"{head} match application {book.rule_application(r)}",
-                         f"{head} then {'permit' if r.action is Action.ALLOW else 'deny'}")
-            if r.log:
-                policies.append(f"{head} then log session-init")
+            # one string per policy, not per line: a large file has hundreds of thousands of lines
+            policies.append(f'{head} description "{text}"\n{head} match source-address {book.address(r.src)}\n'
+                            f"{head} match destination-address {book.address(r.dst)}\n"
+                            f"{head} match application {book.rule_application(r)}\n"
+                            f"{head} then {'permit' if r.action is Action.ALLOW else 'deny'}"
+                            + (f"\n{head} then log session-init" if r.log else ""))
         head = f"{ctx} policy zp{pair_no}-deny"
         text = junos_text(f"zonepolicy: no flow allows {pair.in_if} -> {pair.out_if}")
         policies += [f'{head} description "{text}"', f"{head} match source-address any",
@@ -376,8 +376,8 @@ def render_text(model: TargetModel) -> str:
     for name, members in book.app_sets.items():
         lines += [f"set applications application-set {name} application {m}" for m in members]
     lines += policies
-    lines.append("set security policies default-policy deny-all")
-    return "\n".join(lines) + "\n"
+    lines += ["set security policies default-policy deny-all", ""]  # the file ends with a newline
+    return "\n".join(lines)
 
 
 def interface_diagnostics(firewall: Firewall) -> list[Diagnostic]:
