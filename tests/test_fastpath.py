@@ -8,7 +8,7 @@ import re
 from hypothesis import given, strategies as st
 
 from strategies import policies
-from zonepolicy.dsl.fastpath import mask_digits, parse_flow_line, parse_object_line
+from zonepolicy.dsl.fastpath import mask_digits, parse_flow_line, parse_object_line, parse_zone_line
 from zonepolicy.dsl.loader import read_prelude
 from zonepolicy.dsl.parser import _parser, parse_text
 from zonepolicy.model.resolve import resolve
@@ -191,6 +191,47 @@ def test_fast_path_takes_plain_objects() -> None:
         assert parse_object_line(line, "t.zp", 1) is not None, line
 
 
+zone_items = st.sampled_from([
+    "kind public", "kind dedicated", "kind kindx", "kindx public", "level 3", "level 03", "level 3x", "level x",
+    "level 3important", "important", "importantly", "classified", "vpn v-1", "vpn zone", "owner \"张三\"",
+    "owner \"a \\\" b\"", "owner x", "description \"d\"", "hosted-on a.b", "hosted_on a", "networks 10.0.0.0/8",
+    "networks 10.1.0.0/16, fd00::/48", "networks any", "networks anything", "networks any-x", "networks 10.0.0.0/8,",
+    "networks a", "grading { business-info citizen serious; system-service society harm }", ";", "color red",
+])
+
+
+@st.composite
+def zone_lines(draw) -> str:
+    line = f"{draw(spaces)}zone{draw(st.sampled_from([' ', '  ', chr(9)]))}{draw(object_names)}"
+    if draw(st.booleans()):
+        line += draw(spaces) + draw(st.sampled_from(['"区域"', '"a \\" b"', '""']))
+    sep = draw(st.sampled_from(["; ", ";", " ", "\t", " ; "]))
+    line += draw(spaces) + "{" + draw(spaces) + sep.join(draw(st.lists(zone_items, max_size=4))) + draw(spaces) + "}"
+    if draw(st.booleans()):
+        line += draw(spaces) + "# 注释 }"
+    return line
+
+
+@given(zone_lines())
+def test_zone_fast_path_agrees_with_the_general_parser(line: str) -> None:
+    general, diags = parse_text(line + "\n", "t.zp", fast=False)
+    fast = parse_zone_line(line, "t.zp", 1)
+    if diags:
+        assert fast is None, f"fast path accepted what the grammar rejects: {line!r}"
+        return
+    if fast is None:
+        return  # declining is always allowed
+    stmt, comment = fast
+    assert general.statements == (stmt,)
+    assert general.comments == ((comment,) if comment else ())
+
+
+def test_fast_path_takes_plain_zones() -> None:
+    for line in ('zone public.z0 "子区 0" { networks 10.0.0.0/24, fd00:0:0::/48 }',
+                 "zone a { kind public; level 3; important; owner \"x\"; vpn v } # 注释", "zone b {}"):
+        assert parse_zone_line(line, "t.zp", 1) is not None, line
+
+
 # Lines that leave a statement unfinished, or finish one, around the fast path's lines.
 other_lines = st.sampled_from([
     "allow a ->", "allow a -> b,", "allow a -> b :", "address x = 10.0.0.0/8,", "address x =", "allow a",
@@ -200,7 +241,7 @@ other_lines = st.sampled_from([
 ])
 
 
-@given(st.lists(st.one_of(flow_lines(), object_lines(), other_lines), min_size=1, max_size=8))
+@given(st.lists(st.one_of(flow_lines(), object_lines(), zone_lines(), other_lines), min_size=1, max_size=8))
 def test_whole_files_with_broken_statements_read_the_same_by_both_paths(lines: list[str]) -> None:
     # A statement may only start on a fast line when the ones above are surely finished: the
     # statements, comments and every diagnostic (message, place, hint) are the general parser's.

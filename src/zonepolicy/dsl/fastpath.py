@@ -43,6 +43,9 @@ def _regexes() -> dict[str, re.Pattern[str]]:
     # The grammar's white space between two tokens (a line holds no newline, so the newline in it
     # never matters here); Python's \s would also take e.g. U+3000, which the grammar refuses.
     ws = f"(?:{term['WS']})?"
+    single = re.fullmatch(r"\(\?:(\[[^\]]*\])\)\+", term["WS"])
+    if single:  # one character class, repeated: the same as that class taken any number of times, faster
+        ws = single.group(1) + "*"
     # Atomic groups: a lexer never gives back characters a terminal matched, so neither may we.
     name, string, date = f"(?>{term['NAME']})", f"(?>{term['STRING']})", f"(?>{term['DATE']})"
     v4, v6, svc = f"(?>{term['IPV4']})", f"(?>{term['IPV6']})", f"(?>{term['SERVICE_LITERAL']})"
@@ -61,6 +64,14 @@ def _regexes() -> dict[str, re.Pattern[str]]:
     option = (rf"(?P<bare>log|stateful|stateless){_KW_END}|(?P<nk>inspect|via|id){_KW_END}{ws}(?P<nv>{name})"
               rf"|(?P<sk>ticket|comment){_KW_END}{ws}(?P<sv>{string})|(?P<dk>expires){_KW_END}{ws}(?P<dv>{date})")
     tail = rf"(?P<end>){ws}(?P<comment>{comment})?"
+    # Zone attributes written on the zone's line; a grading block (nested braces) is left to the
+    # general parser. 'any' is a keyword in a network list, where no name may stand.
+    network = rf"(?>(?P<v4>{v4})|(?P<v6>{v6})|(?P<any>any){_KW_END})"
+    zone_item = (rf"(?P<bare>important|classified){_KW_END}"
+                 rf"|(?P<nk>kind|vpn|hosted-on){_KW_END}{ws}(?P<nv>{name})"
+                 rf"|(?P<ik>level){_KW_END}{ws}(?P<iv>(?>{term['INT']}))"
+                 rf"|(?P<sk>owner|description){_KW_END}{ws}(?P<sv>{string})"
+                 rf"|(?P<netk>networks){_KW_END}{ws}(?P<nets>{_plain(network)}(?:{ws},{ws}{_plain(network)})*)")
     flow = (rf"(?P<lead>[ \t]*)(?P<action>allow|deny){_KW_END}{ws}(?P<src>{eps}){ws}->{ws}(?P<dst>{eps})"
             rf"(?:{ws}:{ws}(?P<svcs>{svcs}))?"
             rf"(?:{ws}(?P<open>\{{)(?P<opts>(?:{ws}(?:{_plain(option)}|;))*){ws}\}})?{tail}")
@@ -69,6 +80,9 @@ def _regexes() -> dict[str, re.Pattern[str]]:
             "opt": re.compile(option), "addr": re.compile(addr_item),
             "address": re.compile(rf"{head}(?P<items>{addrs}){tail}"),
             "service": re.compile(rf"{head}(?P<items>{svcs}){tail}"),
+            "zone": re.compile(rf"(?P<lead>[ \t]*)(?P<kw>zone){_KW_END}{ws}(?P<name>{name}){ws}(?:(?P<desc>{string}){ws})?"
+                               rf"\{{(?P<items>(?:{ws}(?:{_plain(zone_item)}|;))*){ws}\}}{tail}"),
+            "zone_item": re.compile(zone_item), "network": re.compile(network),
             "separator": re.compile(rf"(?:{term['WS']}|[,;])*")}
 
 
@@ -78,6 +92,7 @@ _new = tuple.__new__
 _Span, _Tok, _Endpoint, _Item = Span, s.Tok, s.Endpoint, s.Item
 _new_flow_stmt = direct_constructor(s.FlowStmt)
 _new_object_stmt = direct_constructor(s.ObjectStmt)
+_new_zone_stmt = direct_constructor(s.ZoneStmt)
 
 # Each list region (endpoints, services, options, object members) is read once per distinct text
 # and the reading kept as a template, with offsets relative to the region's start; every line
@@ -197,6 +212,32 @@ def _option_templates(text: str, start: int, end: int) -> tuple | None:
     return tuple(out)
 
 
+def _zone_item_templates(text: str, start: int, end: int) -> tuple | None:
+    rx = _regexes()
+    matches = _scan(rx["zone_item"], text, start, end)
+    if matches is None:
+        return None
+    out: list[tuple[str, int, int, tuple[_Arg, ...]]] = []
+    for m in matches:
+        a, b = m.start() - start, m.end() - start
+        if m.group("bare"):
+            out.append((m.group("bare"), a, b, ()))
+        elif m.group("nk"):
+            out.append((m.group("nk"), a, b, (_arg(m, "nv", start, "NAME"),)))
+        elif m.group("ik"):
+            out.append(("level", a, b, (_arg(m, "iv", start, "INT"),)))
+        elif m.group("sk"):
+            out.append((m.group("sk"), a, b, (_arg(m, "sv", start, "STRING"),)))
+        else:
+            nets = _scan(rx["network"], text, m.start("nets"), m.end("nets"))
+            if nets is None:
+                return None
+            out.append(("networks", a, b, tuple(
+                _arg(n, "v4", start, "IPV4") if n.group("v4") else
+                _arg(n, "v6", start, "IPV6") if n.group("v6") else _arg(n, "any", start, "ANY") for n in nets)))
+    return tuple(out)
+
+
 _MISSING = object()
 _STRING_BODY = re.compile(r'"[^"\\\n]*"')
 
@@ -238,6 +279,15 @@ def option_nodes(templates: tuple, text: str, base: int, file: str, line: int) -
             tok = _new(_Tok, (toktype, text[base + na:base + nb], _new(_Span, (file, line, col + na, line, col + nb))))
             out.append(_new(_Item, (key, (tok,), sp, ())))
     return tuple(out)
+
+
+def zone_item_nodes(templates: tuple, text: str, base: int, file: str, line: int) -> tuple[s.Item, ...]:
+    col = base + 1
+    return tuple([_new(_Item, (key, tuple([_new(_Tok, (toktype, text[base + na:base + nb],
+                                                        _new(_Span, (file, line, col + na, line, col + nb))))
+                                            for toktype, na, nb in args]),
+                               _new(_Span, (file, line, col + a, line, col + b)), ()))
+                  for key, a, b, args in templates])
 
 
 def _region(cache: dict, reader, text: str, masked: str, start: int, end: int) -> tuple | None:
@@ -420,16 +470,52 @@ def parse_object_line(text: str, file: str, line: int, cache: dict | None = None
     return stmt, (_comment(text, com_s, com_e, file, line) if com_e > com_s else None)
 
 
+def parse_zone_line(text: str, file: str, line: int, cache: dict | None = None,
+                    masked: str | None = None) -> tuple[s.ZoneStmt, s.Comment | None] | None:
+    """The zone declared on this line (attributes in braces, no grading block) and its trailing
+    comment, or None when the general parser must read it (arguments as for :func:`parse_flow_line`)."""
+    m = _regexes()["zone"].fullmatch(text)
+    if m is None:
+        return None
+    if cache is None:
+        cache = {}
+    if masked is None:
+        masked = mask_digits(text)
+    g_kw, g_name, g_desc, g_items, g_end, g_comment = _groups("zone")
+    regs = m.regs
+    items_s, items_e = regs[g_items]
+    region = masked[items_s:items_e]
+    if '"' in region and "\\" not in region:
+        region = _STRING_BODY.sub(_blank_string, region)  # as for option lists: owners, descriptions
+    key = (_zone_item_templates, region, masked[items_e:items_e + 2])
+    found = cache.get(key, _MISSING)
+    if found is _MISSING:
+        found = cache[key] = _zone_item_templates(text, items_s, items_e)
+    if found is None:
+        return None
+    kw_s = regs[g_kw][0]
+    name_s, name_e = regs[g_name]
+    name = _new(_Tok, ("NAME", text[name_s:name_e], _new(_Span, (file, line, name_s + 1, line, name_e + 1))))
+    desc = None
+    desc_s, desc_e = regs[g_desc]
+    if desc_s >= 0:
+        desc = _new(_Tok, ("STRING", text[desc_s:desc_e], _new(_Span, (file, line, desc_s + 1, line, desc_e + 1))))
+    stmt = _new_zone_stmt(name, desc, zone_item_nodes(found, text, items_s, file, line),
+                          _new(_Span, (file, line, kw_s + 1, line, regs[g_end][0] + 1)))
+    com_s, com_e = regs[g_comment]
+    return stmt, (_comment(text, com_s, com_e, file, line) if com_e > com_s else None)
+
+
 _STRUCTURE = re.compile(r'"(?:[^"\\\n]|\\.)*"|#[^\n]*|[{}]')
 _STATEMENT_START = re.compile(r"[ \t]*(?:policy|import|zone|address|service|allow|deny|firewall|waive)"
                               r"(?![A-Za-z0-9_-])")
-_FAST_START = re.compile(r"[ \t]*(?:(allow|deny)|address|service)[ \t]")
+_FAST_START = re.compile(r"[ \t]*(?:(allow|deny)|(zone)|address|service)[ \t]")
 _INSIGNIFICANT = re.compile(r"[ \t\r]*(?:#.*)?$")
 
 
 def extract_fast_lines(text: str, file: str,
                        lean: bool = False) -> tuple[str, list[s.Statement | FlowLine], list[s.Comment]]:
-    """Take out the lines that are whole one-line flows or object definitions at top level.
+    """Take out the lines that are whole one-line flows, zones or object definitions at top level.
 
     Returns the text with those lines blanked (line numbers unchanged) for the general parser,
     and the statements (in source order) and comments read from them. With ``lean``, flows are
@@ -465,6 +551,8 @@ def extract_fast_lines(text: str, file: str,
             if start is not None:
                 if start.group(1):
                     got = (read_flow_line if lean else parse_flow_line)(line, file, i + 1, cache, masked_lines[i])
+                elif start.group(2):
+                    got = parse_zone_line(line, file, i + 1, cache, masked_lines[i])
                 else:
                     got = parse_object_line(line, file, i + 1, cache, masked_lines[i])
                 if got is not None:  # a whole statement: its braces balance, the depth stays 0

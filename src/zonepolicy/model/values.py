@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import ipaddress
+import re
 from dataclasses import dataclass
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -55,8 +56,24 @@ class ValueProblem(ValueError):
         self.code = code
 
 
+# The everyday form, dotted decimal without leading zeros and an optional /0–/32: read here in a
+# few steps, then built from numbers (three times faster than from text); anything else, and any
+# value out of range or with host bits set, goes to ipaddress's own reading of the text.
+_PLAIN_V4 = re.compile(r"(0|[1-9][0-9]{0,2})\.(0|[1-9][0-9]{0,2})\.(0|[1-9][0-9]{0,2})\.(0|[1-9][0-9]{0,2})"
+                       r"(?:/(0|[1-9][0-9]?))?")
+
+
 def parse_network(text: str) -> Network:
     """An IPv4/IPv6 prefix or host address; host bits set is an error whose hint gives the right prefix."""
+    m = _PLAIN_V4.fullmatch(text)
+    if m is not None:
+        a, b, c, d, length = m.groups()
+        a, b, c, d = int(a), int(b), int(c), int(d)
+        bits = 32 if length is None else int(length)
+        if a < 256 and b < 256 and c < 256 and d < 256 and bits <= 32:
+            address = (a << 24) | (b << 16) | (c << 8) | d
+            if not address & ((1 << (32 - bits)) - 1):
+                return ipaddress.IPv4Network((address, bits))
     try:
         return ipaddress.ip_network(text, strict=True)
     except ValueError as err:
