@@ -381,9 +381,15 @@ def read_pairs(acls: dict[str, list[Entry]], bindings: dict[tuple[str, int], str
                 if acl is None:
                     rules.append(ReadRule(PacketSet.build(family=fam) & to_o, True, "no ACL bound"))
                     continue
+                section = None
                 for e in acls[acl]:
-                    if e.ace is not None:
-                        rules.append(ReadRule(factors.packets(e.ace) & to_o, e.ace.permit, e.note))
+                    if e.out_if is not None:
+                        section = e.out_if or None
+                    elif e.ace is not None:
+                        packets = factors.packets(e.ace)
+                        if section != o:  # an entry of the -> o section has its destinations in to_o already
+                            packets = packets & to_o
+                        rules.append(ReadRule(packets, e.ace.permit, e.note))
             pairs.append(ReadPair(i, o, tuple(rules)))
     return pairs
 
