@@ -26,6 +26,7 @@ from typing import NamedTuple
 from zonepolicy.model.policy import Firewall
 from zonepolicy.semantics.packetset import PacketSet
 
+from . import _intervals as _iv
 from .base import Interval, ReadPair, ReadRule
 from .nftables import PORT_PROTOCOLS, NftReadError
 
@@ -512,8 +513,18 @@ def _to_set(c: Constraint, where: str) -> PacketSet:
         raise NftReadError(f"{where}: addresses without a family")
     # One set per (family, field, values), reused: the elements of a large map share their address
     # ranges and protocol parts, and a conjunction of cached factors is far cheaper than a new box.
-    out = PacketSet.build(family=c.family) if c.family is not None else None
-    for name in ("src", "dst", "proto", "dport", "icmp_type", "icmp_code"):
+    # The family and the non-address fields come as one cached factor (a large map has a few thousand
+    # service parts and tens of thousands of elements).
+    rest = tuple((name, tuple(f[name])) for name in ("proto", "dport", "icmp_type", "icmp_code") if name in f)
+    out = None
+    if c.family is not None or rest:
+        key = (c.family, "svc", rest)
+        out = _FIELD_CACHE.get(key)
+        if out is None:
+            if len(_FIELD_CACHE) >= _CACHE_MAX:
+                _FIELD_CACHE.clear()
+            out = _FIELD_CACHE[key] = PacketSet.build(family=c.family, **{name: list(ivs) for name, ivs in rest})
+    for name in ("src", "dst"):
         ivs = f.get(name)
         if ivs is None:
             continue
@@ -525,6 +536,21 @@ def _to_set(c: Constraint, where: str) -> PacketSet:
             part = _FIELD_CACHE[key] = PacketSet.build(family=c.family, **{name: ivs})
         out = part if out is None else out & part
     return out if out is not None else PacketSet.universe()
+
+
+_BOX_FIELDS = {"src", "dst", "proto", "dport", "icmp_type", "icmp_code"}
+_FULL_FIELD = {"proto": ((0, 255),), "dport": ((0, 65535),), "icmp_type": ((0, 255),), "icmp_code": ((0, 255),)}
+
+
+def _raw_box(c: Constraint) -> _iv.Box | None:
+    """The constraint as a box of value ranges (every packet it admits lies in it), or None when it
+    has no family (the overlap check then asks the engine)."""
+    if c.family is None or c.iif is not None or c.oif is not None or not set(c.fields) <= _BOX_FIELDS:
+        return None
+    top = ((0, (1 << (32 if c.family == 4 else 128)) - 1),)
+    f = c.fields
+    return (c.family, *(_iv.union(f[n]) if n in f else top for n in ("src", "dst")),
+            *(_iv.union(f[n]) if n in f else _FULL_FIELD[n] for n in ("proto", "dport", "icmp_type", "icmp_code")))
 
 
 def _if_ok(patterns: list[str] | None, name: str) -> bool:
@@ -776,7 +802,7 @@ class Evaluator:
                 raise NftReadError(f"{where}: @{ref.named} has type {' . '.join(keys or [])}, "
                                    f"the lookup needs {' . '.join(expected)}")
         out = []
-        seen = PacketSet.empty()
+        boxes: list[list[_iv.Box]] | None = []
         for fields, verdict in elements:
             if len(fields) != len(sels):
                 raise NftReadError(f"{where}: element '{' . '.join(fields)}' does not fit the key")
@@ -794,14 +820,27 @@ class Evaluator:
             if not ok or not _if_ok(c.iif, in_if) or not _if_ok(c.oif, out_if):
                 continue
             ps = _to_set(c, where)
-            if len(sels) > 1 and not (ps & seen).is_empty() and not _has_if(sels):
-                # the kernel refuses overlapping elements of a concatenated interval set (EEXIST)
-                raise NftReadError(f"{where}: elements of {('@' + ref.named) if ref.named else 'a set'} overlap "
-                                   f"('{' . '.join(fields)}'); nft would refuse the file")
-            seen = seen | ps
-            out.append((ps, verdict))
-        self._element_cache[key] = out
-        return out
+            if boxes is not None:
+                box = _raw_box(c)
+                if box is None:
+                    boxes = None
+                else:
+                    boxes.append([box])
+            out.append((ps, verdict, fields))
+        if len(sels) > 1 and not _has_if(sels):
+            # the kernel refuses overlapping elements of a concatenated interval set (EEXIST); elements
+            # whose value ranges share no point cannot overlap, so the engine looks only if some do
+            meeting = None if boxes is None else _iv.later_overlapping(boxes, 100 * len(boxes) + 10_000)
+            if meeting is None or meeting:
+                seen = PacketSet.empty()
+                for ps, _, fields in out:
+                    if not (ps & seen).is_empty():
+                        raise NftReadError(f"{where}: elements of {('@' + ref.named) if ref.named else 'a set'} "
+                                           f"overlap ('{' . '.join(fields)}'); nft would refuse the file")
+                    seen = seen | ps
+        result = [(ps, verdict) for ps, verdict, _ in out]
+        self._element_cache[key] = result
+        return result
 
     # ---- rules
     def _match(self, r: ParsedRule, in_if: str, out_if: str, chain: str) -> PacketSet | None:
@@ -885,15 +924,19 @@ class Evaluator:
                         raise NftReadError(f"line {r.line}: vmap element without a verdict")
                     k = tuple(verdict)
                     by_target[k] = by_target.get(k, PacketSet.empty()) | ps
+                # each target's packets are m & its elements, whatever the others decide: what the
+                # lookup decides leaves the chain in one step (a balanced union, not one step per element)
+                gone: list[PacketSet] = []
                 for k, ps in by_target.items():
                     v = _parse_verdict(list(k), f"line {r.line}")
                     hit = m & ps
                     if v.kind == "return":
-                        remaining = remaining - hit
+                        gone.append(hit)
                         continue
                     sub = self._verdict(v, hit, in_if, out_if, depth, note=" ".join(k))
                     out += sub
-                    remaining = remaining - _decided(sub)
+                    gone.extend(rule.packets for rule in sub)
+                remaining = remaining - _union_all(gone)
                 continue
             if r.verdict.kind == "return":
                 remaining = remaining - m
@@ -920,6 +963,15 @@ class Evaluator:
         rules.append(ReadRule(PacketSet.universe(), self.forward.policy == "accept",
                               f"policy {self.forward.policy} of {self.forward.name}"))
         return ReadPair(in_if, out_if, tuple(rules))
+
+
+def _union_all(sets: list[PacketSet]) -> PacketSet:
+    """The union of many sets, pairwise in rounds (each step joins sets of similar size)."""
+    if not sets:
+        return PacketSet.empty()
+    while len(sets) > 1:
+        sets = [sets[i] | sets[i + 1] if i + 1 < len(sets) else sets[i] for i in range(0, len(sets), 2)]
+    return sets[0]
 
 
 def _decided(rules: list[ReadRule]) -> PacketSet:

@@ -190,20 +190,23 @@ def check_outputs(policy: Policy, compiled: Sequence[Compiled], directory: str |
     With ``directory`` the files are read from disk (what was really written); otherwise the
     rendered texts are used.
     """
+    from .api import _gc_paused
+
     meaning = meaning or Meaning(policy)
-    results = []
-    for c in compiled:
-        compiler = get_compiler(c.firewall.target)
-        outputs = list(c.outputs)
-        if directory is not None:
-            outputs = []
-            for out in c.outputs:
-                with open(os.path.join(directory, out.filename), encoding="utf-8") as fh:
-                    outputs.append(Output(out.filename, fh.read()))
-        try:
-            pairs = compiler.read_outputs(outputs, c.firewall)
-        except (ZonePolicyError, ValueError) as err:
-            results.append(Checked(c.firewall, (), f"cannot read the output back: {err}"))
-            continue
-        results.append(Checked(c.firewall, tuple(prove(policy, c.firewall, pairs, meaning))))
-    return results
+    with _gc_paused():  # reading back makes millions of small acyclic objects too
+        return [_check_one(policy, c, directory, meaning) for c in compiled]
+
+
+def _check_one(policy: Policy, c: Compiled, directory: str | None, meaning: Meaning) -> Checked:
+    compiler = get_compiler(c.firewall.target)
+    outputs = list(c.outputs)
+    if directory is not None:
+        outputs = []
+        for out in c.outputs:
+            with open(os.path.join(directory, out.filename), encoding="utf-8") as fh:
+                outputs.append(Output(out.filename, fh.read()))
+    try:
+        pairs = compiler.read_outputs(outputs, c.firewall)
+    except (ZonePolicyError, ValueError) as err:
+        return Checked(c.firewall, (), f"cannot read the output back: {err}")
+    return Checked(c.firewall, tuple(prove(policy, c.firewall, pairs, meaning)))
