@@ -44,10 +44,10 @@ import functools
 import ipaddress
 from typing import Sequence
 
-from zonepolicy.model.values import Network
+from zonepolicy.model.values import Action, Network
 
 from . import _cisco as cc
-from .base import Feature, TargetModel, register
+from .base import Feature, TargetModel, TargetRule, register
 
 REFLECT = {4: "zp-reflect", 6: "zp-reflect6"}
 _PROTO_OUT = {4: {6: "tcp", 17: "udp", 1: "icmp"}, 6: {6: "tcp", 17: "udp", 58: "icmp"}}
@@ -102,6 +102,61 @@ def ace_text(ace: cc.Ace) -> str:
     return " " + " ".join(words)
 
 
+class RuleLines:
+    """The ACE lines of target rules, as :func:`ace_text` of :func:`~._cisco.rule_aces` writes them, with
+    the text of each prefix list and protocol match made once: the rules of a large model share a
+    few thousand prefix lists (the same tuples) and a few hundred protocol parts. The object-groups
+    the lines name are collected in ``groups``."""
+
+    def __init__(self) -> None:
+        self.groups: dict[str, tuple[Network, ...]] = {}
+        self._lists: dict[tuple[int, int], tuple[tuple[Network, ...], list[str], tuple[Network, ...] | None]] = {}
+        self._matches: dict[tuple, list[tuple[str, str]]] = {}
+
+    def _addresses(self, nets: tuple[Network, ...], family: int) -> tuple[list[str], tuple[Network, ...] | None]:
+        """The address texts of a prefix list, and the object-group they name (if any)."""
+        found = self._lists.get((id(nets), family))
+        if found is None or found[0] is not nets:  # the tuple is kept, so its id stays its own
+            mine = tuple(n for n in nets if n.version == family)
+            if family == 4 and len(mine) > 1:  # IOS network object-groups: IPv4 only
+                found = (nets, [f"object-group {cc.group_name(mine)}"], mine)
+            else:
+                found = (nets, [address(n) for n in mine], None)
+            self._lists[id(nets), family] = found
+        return found[1], found[2]
+
+    def _protocol(self, rule: TargetRule) -> list[tuple[str, str]]:
+        key = (rule.family, rule.proto, rule.dport, rule.icmp_type, rule.icmp_code)
+        found = self._matches.get(key)
+        if found is None:
+            found = []
+            for proto, ports, icmp in cc.protocol_matches(rule.family, rule):
+                word = ("ip" if rule.family == 4 else "ipv6") if proto is None else \
+                    _PROTO_OUT[rule.family].get(proto, str(proto))
+                tail = ""
+                if ports is not None and ports != (0, 65535):
+                    tail = f" eq {ports[0]}" if ports[0] == ports[1] else f" range {ports[0]} {ports[1]}"
+                if icmp is not None:
+                    tail += f" {icmp[0]}" + (f" {icmp[1]}" if icmp[1] is not None else "")
+                found.append((word, tail))
+            self._matches[key] = found
+        return found
+
+    def __call__(self, rule: TargetRule) -> list[str]:
+        permit = rule.action is Action.ALLOW
+        action = "permit" if permit else "deny"
+        end = (" log" if rule.log else "") + (f" reflect {REFLECT[rule.family]}" if permit and rule.stateful else "")
+        matches = self._protocol(rule)
+        (srcs, src_group), (dsts, dst_group) = self._addresses(rule.src, rule.family), \
+            self._addresses(rule.dst, rule.family)
+        if not (matches and srcs and dsts):
+            return []  # no entry, so no group named either
+        for group in (src_group, dst_group):
+            if group is not None:
+                self.groups[cc.group_name(group)] = group
+        return [f" {action} {word} {s} {d}{tail}{end}" for s in srcs for d in dsts for word, tail in matches]
+
+
 def render_text(model: TargetModel) -> str:
     """The whole configuration of one firewall (deterministic: model order, fixed ACE order)."""
     names = [n for n, _ in model.interfaces]
@@ -110,7 +165,7 @@ def render_text(model: TargetModel) -> str:
     if model.description:
         head.append(f"! {cc.clean_remark(model.description)}")
     lines: list[str] = []
-    groups: dict[str, tuple[Network, ...]] = {}
+    rule_lines = RuleLines()
     for fam in (4, 6):
         for ifname in names:
             start = f"ip access-list extended {acls[ifname, 4]}" if fam == 4 else f"ipv6 access-list {acls[ifname, 6]}"
@@ -125,9 +180,7 @@ def render_text(model: TargetModel) -> str:
                     if rule.flow_id != last:
                         lines.append(f" remark {cc.flow_remark(rule.flow_id, rule.origin)}")
                         last = rule.flow_id
-                    aces = cc.rule_aces(rule, reflect=True, groups=fam == 4)  # IOS network object-groups: IPv4
-                    groups.update((cc.group_name(n), n) for a in aces for n in (a.src, a.dst) if len(n) > 1)
-                    lines += [ace_text(a) for a in aces]
+                    lines += rule_lines(rule)
             lines.append(f" remark {cc.END_MARK}")
             if fam == 6:
                 lines += list(_ND)
@@ -135,8 +188,8 @@ def render_text(model: TargetModel) -> str:
     for ifname in names:
         lines += ["!", f"interface {ifname}", f" ip access-group {acls[ifname, 4]} in",
                   f" ipv6 traffic-filter {acls[ifname, 6]} in"]
-    for name in sorted(groups):  # groups first: an ACE may only name a group that exists
-        head += group_lines(groups[name])
+    for name in sorted(rule_lines.groups):  # groups first: an ACE may only name a group that exists
+        head += group_lines(rule_lines.groups[name])
     return "\n".join(head + lines + ["!", "end", ""])  # ends with a newline, the text copied once
 
 
