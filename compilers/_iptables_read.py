@@ -64,12 +64,18 @@ def quote(value: str) -> str:
     return '"' + re.sub(r"([\"\\'])", r"\\\1", value) + '"'
 
 
+_BLANKS = re.compile(r"[ \t]+")
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f]")  # every character below 32 but the tab
+
+
 def tokenize(line: str) -> list[str]:
     """Split one rule line into arguments the way iptables-restore does.
 
     Double quotes group, a backslash inside quotes takes the next character literally, spaces and
     tabs separate. An unterminated quote is an error (iptables-restore would also refuse it).
     """
+    if '"' not in line:  # nothing groups: arguments are the runs between spaces and tabs
+        return [word for word in _BLANKS.split(line) if word]
     out: list[str] = []
     buf: list[str] = []
     started = quoted = escaped = False
@@ -226,7 +232,7 @@ def parse(text: str, family: int) -> Ruleset:
         line = raw.rstrip("\r").strip()
         if not line or line.startswith("#"):
             continue
-        if any(ord(c) < 32 and c != "\t" for c in line):
+        if _CONTROL.search(line):
             raise ReadError(number, "control character in line")
         if line.startswith("*"):
             if current is not None:

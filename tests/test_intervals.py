@@ -230,3 +230,11 @@ def test_reader_element_boxes_hold_their_packets(cons) -> None:
         if k not in meeting:
             assert (s & seen).is_empty()
         seen = seen | s
+
+
+@given(st.text(alphabet=st.sampled_from(list("ab-/:!\\' \t.0")), max_size=30))
+def test_iptables_tokenize_without_quotes_splits_like_the_quote_walk(line) -> None:
+    from zonepolicy.compilers._iptables_read import tokenize
+
+    # an empty quoted argument at the end sends the same text through the character walk
+    assert tokenize(line + ' ""') == tokenize(line) + [""]
