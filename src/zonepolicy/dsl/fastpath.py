@@ -323,6 +323,15 @@ def _groups(kind: str) -> tuple[int, ...]:
     return tuple(index[g] for g in names.get(kind, names["address"]))
 
 
+_FLOW: tuple | None = None  # the flow line's fullmatch and group indices, once made
+
+
+def _flow_pattern() -> tuple:
+    global _FLOW
+    _FLOW = (_regexes()["flow"].fullmatch, _groups("flow"))
+    return _FLOW
+
+
 def flow_groups() -> tuple[int, ...]:
     """Where a :class:`FlowLine`'s ``regs`` hold the action, sources, destinations, services, options
     (the text inside the braces), the statement's end and the trailing comment."""
@@ -379,26 +388,25 @@ def read_flow_line(text: str, file: str, line: int, cache: dict | None = None,
     ``cache`` (one dict per file) remembers how each endpoint, service and option list reads, so a
     list written on many lines is matched once; ``masked`` is ``mask_digits(text)`` if already made.
     """
-    m = _regexes()["flow"].fullmatch(text)
+    m = (_FLOW or _flow_pattern())[0](text)
     if m is None:
         return None
     if cache is None:
         cache = {}
     if masked is None:
         masked = mask_digits(text)
-    g_action, g_src, g_dst, g_svcs, g_opts, g_end, g_comment = _groups("flow")
+    g_action, g_src, g_dst, g_svcs, g_opts, g_end, g_comment = _FLOW[1]
     regs = m.regs  # every group's (start, end) at once; (-1, -1) for a group that did not take part
     src_s, src_e = regs[g_src]
     dst_s, dst_e = regs[g_dst]
-    # the region lookups are written out: at tens of thousands of lines the calls show
-    key = (_endpoint_templates, masked[src_s:src_e], masked[src_e:src_e + 2])
-    sources = cache.get(key, _MISSING)
-    if sources is _MISSING:
-        sources = _region(cache, _endpoint_templates, text, masked, src_s, src_e)
-    key = (_endpoint_templates, masked[dst_s:dst_e], masked[dst_e:dst_e + 2])
-    destinations = cache.get(key, _MISSING)
-    if destinations is _MISSING:
-        destinations = _region(cache, _endpoint_templates, text, masked, dst_s, dst_e)
+    # Sources and destinations are looked up together first: a province's lines pair a few dozen
+    # masked endpoint lists, so one lookup answers both (the key holds the split, so it is exact).
+    key = (masked[src_s:dst_e + 2], src_e - src_s, dst_s - src_s)
+    pair = cache.get(key)
+    if pair is None:
+        pair = cache[key] = (_region(cache, _endpoint_templates, text, masked, src_s, src_e),
+                             _region(cache, _endpoint_templates, text, masked, dst_s, dst_e))
+    sources, destinations = pair
     if sources is None or destinations is None:
         return None
     services = None
@@ -539,6 +547,7 @@ def extract_fast_lines(text: str, file: str,
         elif not insignificant(line):
             next_significant_ok = False
     fast_start = _FAST_START.match
+    read_flow = read_flow_line if lean else parse_flow_line
     depth = 0  # brace depth at the start of the line, ignoring braces inside strings and comments
     # Whether the statements above are surely complete, so that a statement may start on this
     # line: true at the top, after a line read here, and after a line whose last token closes a
@@ -550,7 +559,7 @@ def extract_fast_lines(text: str, file: str,
             start = fast_start(line)
             if start is not None:
                 if start.group(1):
-                    got = (read_flow_line if lean else parse_flow_line)(line, file, i + 1, cache, masked_lines[i])
+                    got = read_flow(line, file, i + 1, cache, masked_lines[i])
                 elif start.group(2):
                     got = parse_zone_line(line, file, i + 1, cache, masked_lines[i])
                 else:

@@ -33,6 +33,7 @@ _new_flow = direct_constructor(Flow)
 _new_options = direct_constructor(FlowOptions)
 _new_span = functools.partial(tuple.__new__, Span)
 _NO_SERVICES = ((), (), "")
+_sha256 = hashlib.sha256
 GRADE_TARGETS = {"business-info": "business_info", "system-service": "system_service"}
 
 
@@ -290,6 +291,12 @@ class Resolver:
         for root in sorted(stmts):
             if root in done:
                 continue
+            values = stmts[root].values
+            if len(values) == 1 and not (values[0].type == "NAME" and values[0].text in stmts):
+                # one literal (most objects at scale): what the walk below makes of it, without the walk
+                out = member(values[0], stmts)
+                done[root] = _collapse(out) if stmts[root].kind == "address" else tuple(sorted(set(out), key=_term_key))
+                continue
             # Each frame: (name, its collected members so far, index of the next value to look at).
             stack: list[tuple[str, list, int]] = [(root, [], 0)]
             on_stack = {root}
@@ -360,7 +367,7 @@ class Resolver:
         name = ep.name.text if ep.name else ""
         kind = ep.kind
         if kind in ("all", "zone-all"):
-            return Endpoint(text="*" if kind == "all" else "zone(*)", zones=self.all_zones_t, span=ep.span)
+            return _new_endpoint("*" if kind == "all" else "zone(*)", self.all_zones_t, (), True, ep.span)
         if kind in ("children", "zone-children"):
             found = self.descendants_t.get(name, ())
             if not found:
@@ -368,21 +375,21 @@ class Resolver:
                          f"no zone is named {name}.something" + _maybe(did_you_mean(name, self._prefixes())))
                 return None
             text = f"{name}.*" if kind == "children" else f"zone({name}.*)"
-            return Endpoint(text=text, zones=found, span=ep.span)
+            return _new_endpoint(text, found, (), True, ep.span)
         if kind == "literal":
             try:
                 net = parse_network(ep.name.text)
             except ValueProblem as p:
                 self._value_problem(p, ep.name.span)
                 return None
-            return Endpoint(text=str(net), networks=(net,), is_zone=False, span=ep.span)
+            return _new_endpoint(str(net), (), (net,), False, ep.span)
         if kind in ("name", "zone") and name in self.zones:
             subtree = self.subtree_t[name]
             text = name if kind == "name" else f"zone({name})"
-            return Endpoint(text=text, zones=subtree, span=ep.span)
+            return _new_endpoint(text, subtree, (), True, ep.span)
         if kind in ("name", "address") and name in self.addresses:
             text = name if kind == "name" else f"address({name})"
-            return Endpoint(text=text, networks=self.addresses[name], is_zone=False, span=ep.span)
+            return _new_endpoint(text, (), self.addresses[name], False, ep.span)
         known = self.zone_names if kind == "zone" else (list(self.addresses) if kind == "address"
                                                          else self.zone_names + list(self.addresses))
         what = {"zone": "zone", "address": "address object"}.get(kind, "zone or address object")
@@ -494,24 +501,24 @@ class Resolver:
     def _flow_line(self, rec: FlowLine) -> Flow | None:
         text, file, line, regs, src, dst, svc, opt, span = rec
         g_action, g_src, g_dst, g_svcs, g_opts = self._flow_groups
-        lists = self._line_lists
+        get = self._line_lists.get
         src_s, src_e = regs[g_src]
-        src_hit = lists.get((src[0], text[src_s:src_e])) or self._line_endpoints(rec, src, src_s, src_e)
+        src_hit = get((src[0], text[src_s:src_e])) or self._line_endpoints(rec, src, src_s, src_e)
         dst_s, dst_e = regs[g_dst]
-        dst_hit = lists.get((dst[0], text[dst_s:dst_e])) or self._line_endpoints(rec, dst, dst_s, dst_e)
+        dst_hit = get((dst[0], text[dst_s:dst_e])) or self._line_endpoints(rec, dst, dst_s, dst_e)
         if svc is None:
             svc_hit = _NO_SERVICES
         else:
             svc_s, svc_e = regs[g_svcs]
-            svc_hit = lists.get((svc[0], text[svc_s:svc_e])) or self._line_services(rec, svc, svc_s, svc_e)
-        opt_base, ticket, comment, id_at = 0, None, None, None
+            svc_hit = get((svc[0], text[svc_s:svc_e])) or self._line_services(rec, svc, svc_s, svc_e)
+        id_at = None
         if opt is None:
             options = self._flow_options(None)
         else:
             opt_base = regs[g_opts][0]
             values, ticket, comment, id_at = self._option_plans.get(opt[0]) or self._option_plan(opt)
             words = tuple([text[opt_base + a:opt_base + b] for a, b in values]) if values else ()
-            options = lists.get((opt[0], words))
+            options = get((opt[0], words))
             if options is None:  # read in full, this flow's own ticket and comment included
                 options = self._line_options(rec, opt, opt_base, words)
             elif ticket is not None or comment is not None:
@@ -521,39 +528,60 @@ class Resolver:
                     s.unquote(text[opt_base + ticket[0]:opt_base + ticket[1]]) if ticket is not None else None,
                     s.unquote(text[opt_base + comment[0]:opt_base + comment[1]]) if comment is not None else None,
                     o.expires)
-        if src_hit[0] is None or dst_hit[0] is None:
+        sources, destinations = src_hit[0], dst_hit[0]
+        if sources is None or destinations is None:
             return None
         act_s, act_e = regs[g_action]
         action = text[act_s:act_e]
         if id_at is not None:
             flow_id = text[opt_base + id_at[0]:opt_base + id_at[1]]
         else:
-            canon = "|".join([action, src_hit[1], dst_hit[1], svc_hit[2]])
-            flow_id = "f" + hashlib.sha256(canon.encode()).hexdigest()[:10]
-        col, sources = src_s + 1, []
-        for text_, zones, networks, is_zone, a, b in src_hit[0]:
-            sources.append(_new_endpoint(text_, zones, networks, is_zone, _new_span((file, line, col + a, line, col + b))))
-        col, destinations = dst_s + 1, []
-        for text_, zones, networks, is_zone, a, b in dst_hit[0]:
-            destinations.append(_new_endpoint(text_, zones, networks, is_zone,
-                                              _new_span((file, line, col + a, line, col + b))))
-        return _new_flow(flow_id, _ACTIONS[action], tuple(sources), tuple(destinations), svc_hit[0], svc_hit[1],
-                         options, span)
+            flow_id = "f" + _sha256(f"{action}|{src_hit[1]}|{dst_hit[1]}|{svc_hit[2]}".encode()).hexdigest()[:10]
+        # the endpoints, now with this flow's places (one endpoint per list is the usual case)
+        if len(sources) == 1:
+            (e_text, zones, networks, is_zone, a, b), = sources
+            sources = (_new_endpoint(e_text, zones, networks, is_zone,
+                                     _new_span((file, line, src_s + 1 + a, line, src_s + 1 + b))),)
+        else:
+            sources = tuple([_new_endpoint(e_text, zones, networks, is_zone,
+                                           _new_span((file, line, src_s + 1 + a, line, src_s + 1 + b)))
+                             for e_text, zones, networks, is_zone, a, b in sources])
+        if len(destinations) == 1:
+            (e_text, zones, networks, is_zone, a, b), = destinations
+            destinations = (_new_endpoint(e_text, zones, networks, is_zone,
+                                          _new_span((file, line, dst_s + 1 + a, line, dst_s + 1 + b))),)
+        else:
+            destinations = tuple([_new_endpoint(e_text, zones, networks, is_zone,
+                                                _new_span((file, line, dst_s + 1 + a, line, dst_s + 1 + b)))
+                                  for e_text, zones, networks, is_zone, a, b in destinations])
+        return _new_flow(flow_id, _ACTIONS[action], sources, destinations, svc_hit[0], svc_hit[1], options, span)
 
     def _line_endpoints(self, rec: FlowLine, reading: tuple, start: int, end: int) -> tuple:
-        """(what each endpoint resolves to, with its offsets; the list's id key), None for the former
-        when an endpoint does not resolve."""
-        written = endpoint_nodes(reading[1], rec.text, start, rec.file, rec.line)
-        n = len(self.diags)
-        found = self._endpoints(written)
-        if len(found) != len(written):
+        """(what each endpoint of a list resolves to, with its offsets; the list's key for flow ids),
+        the former None when an endpoint does not resolve."""
+        text, cache = rec.text, self._ep_cache
+        found: list = []
+        keys: list[str] = []
+        clean = True
+        for template in reading[1]:
+            kind, a, b, arg = template
+            name = text[start + arg[1]:start + arg[2]] if arg is not None else ""
+            keys.append(f"{kind}:{name if arg is not None else '*'}")
+            hit = cache.get((kind, name))
+            if hit is None:  # first use of this endpoint (or a problem): the general way, on its own node
+                n = len(self.diags)
+                hit = self._endpoint(endpoint_nodes((template,), text, start, rec.file, rec.line)[0])
+                clean = clean and len(self.diags) == n
+            if hit is None:
+                found = None  # type: ignore[assignment]
+            elif found is not None:
+                found.append((hit.text, hit.zones, hit.networks, hit.is_zone, a, b))
+        if found is None:
             return (None, "")
-        col = start + 1
-        hit = (tuple((e.text, e.zones, e.networks, e.is_zone, w.span.column - col, w.span.end_column - col)
-                     for e, w in zip(found, written)), _sorted_keys(written))
-        if len(self.diags) == n:
-            self._line_lists[(reading[0], rec.text[start:end])] = hit
-        return hit
+        result = (tuple(found), keys[0] if len(keys) == 1 else ",".join(sorted(keys)))
+        if clean:
+            self._line_lists[(reading[0], text[start:end])] = result
+        return result
 
     def _line_services(self, rec: FlowLine, reading: tuple, start: int, end: int) -> tuple:
         written = token_nodes(reading[1], rec.text, start, rec.file, rec.line)
