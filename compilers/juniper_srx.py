@@ -450,33 +450,40 @@ def parse(text: str) -> Config:
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
-        if not line.isprintable() and any(unicodedata.category(c)[0] == "C" for c in line):
+        if line.isprintable():
+            t = line.split() if '"' not in line and "\\" not in line else tokenize(line, n)
+        elif any(unicodedata.category(c)[0] == "C" for c in line):
             raise ReadError(f"line {n}: control character")
-        t = tokenize(line, n)
+        else:
+            t = tokenize(line, n)
+        size = len(t)
         # the policy statements first: they are most of a file (the branches exclude one another)
-        if len(t) >= 10 and t[3] == "from-zone" and t[:3] == _POLICIES and t[5] == "to-zone" and t[7] == "policy":
+        if size >= 10 and t[3] == "from-zone" and t[0] == "set" and t[1] == "security" and t[2] == "policies" \
+                and t[5] == "to-zone" and t[7] == "policy":
             context = cfg.policies.get((t[4], t[6]))
             if context is None:
                 context = cfg.policies[t[4], t[6]] = {}
             pol = context.get(t[8])
             if pol is None:
                 pol = context[t[8]] = _Policy(t[8])
-            rest = t[9:]
-            if rest[0] == "description" and len(rest) == 2:
-                pol.description = rest[1]
-            elif rest[0] == "match" and len(rest) == 3 and rest[1] in (
-                    "source-address", "destination-address", "application"):
-                attr = {"source-address": pol.src, "destination-address": pol.dst, "application": pol.apps}[rest[1]]
-                if rest[2] not in attr:
-                    attr.append(rest[2])
-            elif rest[0] == "then" and rest[1:] in (["permit"], ["deny"], ["reject"]):
-                if pol.action not in (None, rest[1]):
+            kind = t[9]
+            attr = None
+            if kind == "match" and size == 12:
+                attr = _MATCHES.get(t[10])
+            if attr is not None:
+                members = getattr(pol, attr)
+                if t[11] not in members:
+                    members.append(t[11])
+            elif kind == "description" and size == 11:
+                pol.description = t[10]
+            elif kind == "then" and size == 11 and t[10] in ("permit", "deny", "reject"):
+                if pol.action not in (None, t[10]):
                     raise ReadError(f"line {n}: policy {t[8]} has two actions")
-                pol.action = rest[1]
-            elif rest == ["then", "log", "session-init"]:
+                pol.action = t[10]
+            elif kind == "then" and size == 12 and t[10] == "log" and t[11] == "session-init":
                 pol.log = True
             else:
-                raise ReadError(f"line {n}: unsupported policy statement {' '.join(rest)[:60]!r}")
+                raise ReadError(f"line {n}: unsupported policy statement {' '.join(t[9:])[:60]!r}")
         elif t == ["delete", "security", "policies"]:
             cfg.policies.clear()
             cfg.default_permit = False
@@ -516,7 +523,7 @@ def parse(text: str) -> Config:
     return cfg
 
 
-_POLICIES = ["set", "security", "policies"]
+_MATCHES = {"source-address": "src", "destination-address": "dst", "application": "apps"}  # -> _Policy field
 _ANY = {"any": ("0.0.0.0/0", "::/0"), "any-ipv4": ("0.0.0.0/0",), "any-ipv6": ("::/0",)}
 
 
