@@ -295,3 +295,14 @@ def test_flow_records_report_every_problem_as_flow_statements_do(text: str) -> N
     # Unknown names, bad values, duplicate ids and options, repeated lists: the same policy (or
     # none) and the same diagnostics, whichever way the flows were read.
     assert _resolved(text, lean=True) == _resolved(text, lean=False)
+
+
+@given(st.text("aZ_9-.>x ", max_size=14))
+def test_the_unrolled_name_loop_matches_what_the_grammars_name_matches(text: str) -> None:
+    from zonepolicy.dsl.fastpath import _uncaptured, _unrolled
+
+    name = next(t for t in _parser().terminals if t.name == "NAME").pattern.to_regexp()
+    fast = _unrolled(_uncaptured(name))
+    assert fast != _uncaptured(name)  # the loop is there to unroll
+    a, b = re.match(name, text), re.match(fast, text)
+    assert (a and a.end()) == (b and b.end())

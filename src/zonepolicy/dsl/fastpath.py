@@ -30,6 +30,16 @@ def _uncaptured(pattern: str) -> str:
     return re.sub(r"(?<!\\)\((?!\?)", "(?:", pattern)
 
 
+_WORD_LOOP = "(?:[A-Za-z0-9_]|-(?!>))*"
+
+
+def _unrolled(pattern: str) -> str:
+    """``pattern`` with the name loop ``(?:w|-(?!>))*`` written as ``w*(?:-(?!>)w*)*``: the same
+    strings, the same longest match (every '-' still must not start '->'), with one character class
+    run per stretch of word characters instead of an alternation per character."""
+    return pattern.replace(_WORD_LOOP, "[A-Za-z0-9_]*(?:-(?!>)[A-Za-z0-9_]*)*")
+
+
 def _plain(pattern: str) -> str:
     return re.sub(r"\(\?P<\w+>", "(?:", pattern)
 
@@ -39,7 +49,7 @@ def _regexes() -> dict[str, re.Pattern[str]]:
     """Line, list-item and option patterns, built from the grammar's own terminals."""
     from .parser import _parser
 
-    term = {t.name: _uncaptured(t.pattern.to_regexp()) for t in _parser().terminals}
+    term = {t.name: _unrolled(_uncaptured(t.pattern.to_regexp())) for t in _parser().terminals}
     # The grammar's white space between two tokens (a line holds no newline, so the newline in it
     # never matters here); Python's \s would also take e.g. U+3000, which the grammar refuses.
     ws = f"(?:{term['WS']})?"
@@ -412,21 +422,30 @@ def read_flow_line(text: str, file: str, line: int, cache: dict | None = None,
     services = None
     svc_s, svc_e = regs[g_svcs]
     if svc_s >= 0:
-        services = _region(cache, _service_templates, text, masked, svc_s, svc_e)
+        key = (_service_templates, masked[svc_s:svc_e], masked[svc_e:svc_e + 2])
+        services = cache.get(key, _MISSING)
+        if services is _MISSING:
+            services = _region(cache, _service_templates, text, masked, svc_s, svc_e)
         if services is None:
             return None
     options = None
     opt_s, opt_e = regs[g_opts]
     if opt_s >= 0:
-        region = masked[opt_s:opt_e]
-        if '"' in region and "\\" not in region:
-            # Tickets and comments make nearly every option list unique; their text does not change
-            # how the list reads, so the key blanks it out (same length, so offsets still hold).
-            region = _STRING_BODY.sub(_blank_string, region)
-        key = (_option_templates, region, masked[opt_e:opt_e + 2])
+        key = (_option_templates, masked[opt_s:opt_e], masked[opt_e:opt_e + 2])
         options = cache.get(key, _MISSING)
         if options is _MISSING:
-            options = cache[key] = _reading(cache, _option_templates, _option_templates(text, opt_s, opt_e))
+            region = key[1]
+            if '"' in region and "\\" not in region:
+                # Free-text comments (and tickets) would make nearly every option list unique; their
+                # text does not change how the list reads, so a second key blanks it out (same
+                # length, so offsets still hold).
+                blank = (_option_templates, _STRING_BODY.sub(_blank_string, region), key[2])
+                options = cache.get(blank, _MISSING)
+                if options is _MISSING:
+                    options = cache[blank] = _reading(cache, _option_templates, _option_templates(text, opt_s, opt_e))
+            else:
+                options = _reading(cache, _option_templates, _option_templates(text, opt_s, opt_e))
+            cache[key] = options
         if options is None:
             return None
     act_s = regs[g_action][0]
