@@ -376,11 +376,15 @@ def read_pairs(acls: dict[str, list[Entry]], bindings: dict[tuple[str, int], str
                 continue
             to_o = routed.get(o, PacketSet.empty())
             rules: list[ReadRule] = []
+            listed: set[str] = set()
             for fam in families:
                 acl = bindings.get((i, fam))
                 if acl is None:
                     rules.append(ReadRule(PacketSet.build(family=fam) & to_o, True, "no ACL bound"))
                     continue
+                if acl in listed:  # one ACL for both families (ASA): a second copy behind the first decides nothing
+                    continue
+                listed.add(acl)
                 section = None
                 for e in acls[acl]:
                     if e.out_if is not None:
