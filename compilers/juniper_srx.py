@@ -337,26 +337,36 @@ class _Book:
         return name
 
 
+# Policies per block of the text being built: a 20k-rule file is 13 MB, and as blocks of a few hundred
+# kilobytes (allocated apart and handed back when the text is joined) its pieces do not stay in the
+# heap next to the joined text and the encoded copy written to disk.
+_CHUNK = 256
+
+
 def render_text(model: TargetModel) -> str:
     """The whole ``set`` file of one firewall (see the module docstring)."""
     book = _Book()
-    policies: list[str] = []
+    policies: list[str] = []  # joined into blocks as they fill, see _CHUNK
+    block: list[str] = []
     for pair_no, pair in enumerate(model.pairs, 1):
         ctx = f"set security policies from-zone {zone_name(pair.in_if)} to-zone {zone_name(pair.out_if)}"
         for rule_no, r in enumerate(_ordered(pair.rules), 1):
             head = f"{ctx} policy {policy_name(pair_no, rule_no, r.flow_id)}"
             text = junos_text(f"flow {r.flow_id} {r.origin}".rstrip())
             # one string per policy, not per line: a large file has hundreds of thousands of lines
-            policies.append(f'{head} description "{text}"\n{head} match source-address {book.address(r.src)}\n'
-                            f"{head} match destination-address {book.address(r.dst)}\n"
-                            f"{head} match application {book.rule_application(r)}\n"
-                            f"{head} then {'permit' if r.action is Action.ALLOW else 'deny'}"
-                            + (f"\n{head} then log session-init" if r.log else ""))
+            if len(block) == _CHUNK:
+                policies.append("\n".join(block))
+                block.clear()
+            block.append(f'{head} description "{text}"\n{head} match source-address {book.address(r.src)}\n'
+                         f"{head} match destination-address {book.address(r.dst)}\n"
+                         f"{head} match application {book.rule_application(r)}\n"
+                         f"{head} then {'permit' if r.action is Action.ALLOW else 'deny'}"
+                         + (f"\n{head} then log session-init" if r.log else ""))
         head = f"{ctx} policy zp{pair_no}-deny"
         text = junos_text(f"zonepolicy: no flow allows {pair.in_if} -> {pair.out_if}")
-        policies += [f'{head} description "{text}"', f"{head} match source-address any",
-                     f"{head} match destination-address any", f"{head} match application any",
-                     f"{head} then deny"]
+        block += [f'{head} description "{text}"', f"{head} match source-address any",
+                  f"{head} match destination-address any", f"{head} match application any", f"{head} then deny"]
+    policies += block
     lines = [
         "# " + junos_text(f"zonepolicy: target=juniper-srx policy={model.policy} firewall={model.firewall}", 400),
     ]
