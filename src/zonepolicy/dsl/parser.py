@@ -8,6 +8,7 @@ every broken statement of a file.
 from __future__ import annotations
 
 import functools
+import operator
 import re
 from importlib import resources
 
@@ -229,6 +230,9 @@ def _error_offset(text: str, err: UnexpectedInput) -> int:
     return sum(len(x) for x in lines[: max(err.line - 1, 0)]) + max(err.column - 1, 0)
 
 
+_SPAN = operator.attrgetter("span")
+
+
 def parse_text(text: str, file: str, fast: bool = True, lean: bool = False) -> tuple[s.Module, list[Diagnostic]]:
     """Parse one file's text into a :class:`~zonepolicy.dsl.syntax.Module` plus syntax diagnostics.
 
@@ -283,7 +287,7 @@ def parse_text(text: str, file: str, fast: bool = True, lean: bool = False) -> t
             diags.append(Diagnostic("ZP100", f"cannot read this file: {err}", Span(file, 1, 1, 1, 2)))
             break
     statements.extend(fast_statements)
-    statements.sort(key=lambda st: (st.span.line, st.span.column))
+    statements.sort(key=_SPAN)  # one file, so by line, then column
     return s.Module(file, tuple(statements), tuple(sorted(set(comments), key=lambda c: c.span))), diags
 
 

@@ -31,6 +31,7 @@ _ACTIONS = {a.value: a for a in Action}
 _new_endpoint = direct_constructor(Endpoint)
 _new_flow = direct_constructor(Flow)
 _new_options = direct_constructor(FlowOptions)
+_new_address = direct_constructor(AddressObject)
 _new_span = functools.partial(tuple.__new__, Span)
 _NO_SERVICES = ((), (), "")
 _sha256 = hashlib.sha256
@@ -64,8 +65,12 @@ class Resolver:
         by_type: dict[type, list] = {}
         for st in stmts:
             kind = type(st)
-            # flows the fast path left unbuilt are flows, in source order with the others
-            by_type.setdefault(s.FlowStmt if kind is FlowLine else kind, []).append(st)
+            if kind is FlowLine:  # flows the fast path left unbuilt are flows, in source order with the others
+                kind = s.FlowStmt
+            bucket = by_type.get(kind)
+            if bucket is None:
+                bucket = by_type[kind] = []
+            bucket.append(st)
         objects = by_type.get(s.ObjectStmt, [])
         header = self._header(by_type.get(s.PolicyStmt, []))
         zone_stmts = self._unique(by_type.get(s.ZoneStmt, []), "zone")
@@ -90,10 +95,9 @@ class Resolver:
         return Policy(
             **header,
             zones=tuple(self.zones[n] for n in self.zone_names),
-            addresses=tuple(AddressObject(name=n, description=_desc(addr_stmts[n]), networks=nets,
-                                          members=tuple(t.text for t in addr_stmts[n].values),
-                                          span=addr_stmts[n].span)
-                            for n, nets in sorted(self.addresses.items())),
+            addresses=tuple([_new_address(n, _desc(addr_stmts[n]), nets, tuple([t.text for t in addr_stmts[n].values]),
+                                          addr_stmts[n].span)
+                             for n, nets in sorted(self.addresses.items())]),
             services=tuple(ServiceObject(name=n, description=_desc(svc_stmts[n]), terms=terms,
                                          members=tuple(t.text for t in svc_stmts[n].values),
                                          builtin=svc_stmts[n].span.file.startswith("<"), span=svc_stmts[n].span)
