@@ -44,3 +44,17 @@ def test_host_bits_and_leading_zeros_are_still_problems() -> None:
     assert _reading("10.0.0.1/8")[1:] == ("ZP205", "host bits set in '10.0.0.1/8'", "did you mean 10.0.0.0/8?")
     assert _reading("010.0.0.0/8")[1] == "ZP206"
     assert _reading("10.0.0.0/08") == ("ok", ipaddress.ip_network("10.0.0.0/8"))
+
+
+any_networks = st.one_of(
+    st.tuples(st.ip_addresses(v=4), st.integers(0, 32)),
+    st.tuples(st.ip_addresses(v=6), st.integers(0, 128)),
+).map(lambda p: ipaddress.ip_network(f"{p[0]}/{p[1]}", strict=False))
+
+
+@given(any_networks, any_networks)
+def test_integer_bounds_say_subnet_of_as_ipaddress_does(a, b) -> None:
+    from zonepolicy.model.zonetree import _bounds
+
+    (va, fa, la), (vb, fb, lb) = _bounds(a), _bounds(b)
+    assert (va == vb and fb <= fa and la <= lb) == (a.version == b.version and a.subnet_of(b))

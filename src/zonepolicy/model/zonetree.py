@@ -33,8 +33,10 @@ def check_zone_networks(zones: tuple[Zone, ...]) -> list[Diagnostic]:
             diags.append(Diagnostic("ZP204", f"sub-zone '{z.name}' claims 'networks any' inside '{parent.name}'",
                                     z.span, hint="a sub-zone's networks lie inside its parent's"))
             continue
+        outer = [_bounds(p) for p in parent.networks]
         for net in z.networks:
-            if not any(net.version == p.version and net.subnet_of(p) for p in parent.networks):
+            version, first, last = _bounds(net)
+            if not any(v == version and f <= first and last <= l for v, f, l in outer):
                 diags.append(Diagnostic(
                     "ZP204", f"network {net} of sub-zone '{z.name}' lies outside its parent '{parent.name}'",
                     z.span, hint=f"{parent.name} has {', '.join(map(str, parent.networks))}; move the network "
@@ -42,17 +44,24 @@ def check_zone_networks(zones: tuple[Zone, ...]) -> list[Diagnostic]:
     return diags
 
 
+def _bounds(net) -> tuple[int, int, int]:
+    """(version, first address, last address) as integers: ``a.subnet_of(b)`` is then two integer
+    comparisons (same version, b's range holds a's), without ipaddress's per-call checks."""
+    first = int(net.network_address)
+    return (net.version, first, first + net.num_addresses - 1)
+
+
 def _overlaps(zones: list[Zone]) -> list[Diagnostic]:
-    entries = sorted(((n, z) for z in zones for n in z.networks),
-                     key=lambda e: (e[0].version, int(e[0].network_address), e[0].prefixlen, e[1].name))
+    entries = sorted(((_bounds(n), n, z) for z in zones for n in z.networks),
+                     key=lambda e: (e[0][0], e[0][1], e[1].prefixlen, e[2].name))
     stack: list = []
     reported: set[tuple[str, str]] = set()
     diags: list[Diagnostic] = []
-    for net, zone in entries:
-        while stack and not (stack[-1][0].version == net.version and net.subnet_of(stack[-1][0])):
+    for (version, first, last), net, zone in entries:
+        while stack and not (stack[-1][0][0] == version and stack[-1][0][1] <= first and last <= stack[-1][0][2]):
             stack.pop()
         if stack:
-            outer_net, outer = stack[-1]
+            _, outer_net, outer = stack[-1]
             related = not (is_ancestor(outer.name, zone.name) or is_ancestor(zone.name, outer.name))
             key = (outer.name, zone.name)
             if outer.name != zone.name and related and key not in reported:
@@ -62,5 +71,5 @@ def _overlaps(zones: list[Zone]) -> list[Diagnostic]:
                     zone.span or Span("<input>", 1, 1, 1, 2),
                     hint=f"give each zone its own addresses, or make it a sub-zone: zone {outer.name}.{zone.name.split('.')[-1]}",
                     related=(("the other zone", outer.span),) if outer.span else ()))
-        stack.append((net, zone))
+        stack.append(((version, first, last), net, zone))
     return diags
