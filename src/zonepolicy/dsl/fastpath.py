@@ -536,7 +536,7 @@ def parse_zone_line(text: str, file: str, line: int, cache: dict | None = None,
 _STRUCTURE = re.compile(r'"(?:[^"\\\n]|\\.)*"|#[^\n]*|[{}]')
 _STATEMENT_START = re.compile(r"[ \t]*(?:policy|import|zone|address|service|allow|deny|firewall|waive)"
                               r"(?![A-Za-z0-9_-])")
-_FAST_START = re.compile(r"[ \t]*(?:(allow|deny)|(zone)|address|service)[ \t]")
+_FAST_START = re.compile(r"[ \t]*(?:(allow|deny)|(zone)|(address|service))[ \t]")
 _INSIGNIFICANT = re.compile(r"[ \t\r]*(?:#.*)?$")
 
 
@@ -566,7 +566,7 @@ def extract_fast_lines(text: str, file: str,
         elif not insignificant(line):
             next_significant_ok = False
     fast_start = _FAST_START.match
-    read_flow = read_flow_line if lean else parse_flow_line
+    readers = (None, read_flow_line if lean else parse_flow_line, parse_zone_line, parse_object_line)
     depth = 0  # brace depth at the start of the line, ignoring braces inside strings and comments
     # Whether the statements above are surely complete, so that a statement may start on this
     # line: true at the top, after a line read here, and after a line whose last token closes a
@@ -577,12 +577,7 @@ def extract_fast_lines(text: str, file: str,
         if depth == 0 and closed and ok_after[i]:
             start = fast_start(line)
             if start is not None:
-                if start.group(1):
-                    got = read_flow(line, file, i + 1, cache, masked_lines[i])
-                elif start.group(2):
-                    got = parse_zone_line(line, file, i + 1, cache, masked_lines[i])
-                else:
-                    got = parse_object_line(line, file, i + 1, cache, masked_lines[i])
+                got = readers[start.lastindex](line, file, i + 1, cache, masked_lines[i])
                 if got is not None:  # a whole statement: its braces balance, the depth stays 0
                     stmt, comment = got
                     statements.append(stmt)

@@ -765,6 +765,8 @@ def _collapse(nets: Iterable[Network]) -> tuple[Network, ...]:
         return (nets[0],)
     v4 = [n for n in nets if n.version == 4]
     v6 = [n for n in nets if n.version == 6]
+    if len(v4) <= 1 and len(v6) <= 1:  # a zone with one prefix per family: nothing to merge
+        return tuple(v4) + tuple(v6)
     return tuple(ipaddress.collapse_addresses(v4)) + tuple(ipaddress.collapse_addresses(v6))
 
 
