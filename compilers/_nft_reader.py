@@ -758,6 +758,7 @@ class Evaluator:
             name: [parse_rule(r, name) for r in c.rules] for name, c in table.chains.items()}
         self._element_cache: dict = {}
         self._match_cache: dict = {}
+        self._universe = PacketSet.universe()
         forward = [c for c in table.chains.values() if c.hook == "forward"]
         if len(forward) != 1:
             raise NftReadError(f"table {table.name}: expected one forward base chain, found {len(forward)}")
@@ -909,7 +910,8 @@ class Evaluator:
             m = self._match(r, in_if, out_if, chain)
             if m is None:
                 continue
-            m = self._ct(m, r.ct, in_if) & remaining
+            m = self._ct(m, r.ct, in_if)
+            m = remaining if m == self._universe else m & remaining  # a rule without conditions (flow chains)
             if m.is_empty():
                 continue
             if r.log:
@@ -975,6 +977,8 @@ def _union_all(sets: list[PacketSet]) -> PacketSet:
 
 
 def _decided(rules: list[ReadRule]) -> PacketSet:
+    if len(rules) == 1:
+        return rules[0].packets
     out = PacketSet.empty()
     for r in rules:
         out = out | r.packets
