@@ -6,8 +6,6 @@ import functools
 from dataclasses import dataclass
 from importlib import resources
 
-import yaml
-
 
 @dataclass(frozen=True, slots=True)
 class GradingMatrix:
@@ -26,6 +24,8 @@ class GradingMatrix:
 
 @functools.lru_cache(maxsize=1)
 def grading_matrix() -> GradingMatrix:
+    import yaml  # here, not at the top: loading a policy without grading blocks never needs it
+
     text = resources.files("zonepolicy.packs").joinpath("grading/gbt22240-2020.yaml").read_text(encoding="utf-8")
     data = yaml.safe_load(text)
     cells = tuple(
