@@ -8,6 +8,7 @@ from conftest import load_policy_text
 from strategies import Sizes, policies
 from zonepolicy.model.values import Action
 from zonepolicy.semantics.meaning import Meaning
+from zonepolicy.semantics.packetset import PacketSet
 
 MEDIUM = Sizes(top_zones=4, children=2, grandchildren=True, addresses=3, services=3, flows=12, firewalls=0, waivers=0)
 
@@ -48,3 +49,14 @@ allow v4 -> 2001:db8:2::1 : tcp/22
     empty = [meaning.flow_is_empty(f) for f in policy.flows]
     assert empty == [True, True, True, False, True, False, True]
     assert empty == [Meaning(policy).flow_set(f).is_empty() for f in policy.flows]
+
+
+@given(policies(comments=False, sizes=MEDIUM))
+def test_a_flow_sets_boxes_from_its_parts_equal_its_own_boxes(text):
+    policy = load_policy_text(text)
+    meaning = Meaning(policy)
+    for f in policy.flows:
+        packets = meaning.flow_set(f)
+        parts = meaning.product_of(packets)
+        assert parts is not None and parts[0] & parts[1] & parts[2] == packets
+        assert PacketSet.product_boxes(*parts) == packets.boxes(), f.id

@@ -28,7 +28,7 @@ The rules, also stated in docs/language.md:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Protocol, TypeVar
+from typing import Iterable, Iterator, Protocol, TypeVar
 
 from ..model.policy import Endpoint, Firewall, Flow, Policy, Zone
 from ..model.values import Action, Network, ServiceTerm
@@ -171,6 +171,7 @@ class Meaning:
             if z.parent is not None:
                 self._children.setdefault(z.parent, []).append(z)
         self._cache: dict = {}
+        self._products: dict[PacketSet, tuple[PacketSet, PacketSet, PacketSet]] = {}
 
     # ---- one packet
     def zone_of(self, family: int, address: int) -> str | None:
@@ -203,15 +204,17 @@ class Meaning:
         """The verdict on one connection-opening packet, with the flows that decided it."""
         sz = self.zone_of(p.family, p.src)
         dz = self.zone_of(p.family, p.dst)
-        index = self._cache.get(("flow-index",))
-        if index is None:
-            index = self._cache[("flow-index",)] = FlowIndex(self.policy.flows)
+        index = self.flow_index()
         fam, src, dst = p.family, p.src, p.dst
         hits = [c.flow for c in index.candidates(sz, dz)
                 if (c.src_ranges is None or in_ranges(fam, src, c.src_ranges))
                 and (c.dst_ranges is None or in_ranges(fam, dst, c.dst_ranges))
                 and (not c.flow.services or any(_term_matches(t, p) for t in c.flow.services))]
         return self._decision(hits, sz, dz)
+
+    def flow_index(self) -> FlowIndex:
+        """The policy's flows indexed by the zones they name (built once)."""
+        return self._memo(("flow-index",), lambda: FlowIndex(self.policy.flows))
 
     def _decision(self, hits: list[Flow], sz: str | None, dz: str | None) -> Decision:
         denies = tuple(f.id for f in hits if f.action is Action.DENY)
@@ -268,10 +271,9 @@ class Meaning:
         return PacketSet.build(src=nets) if side == "src" else PacketSet.build(dst=nets)
 
     def zones_addresses(self, zones: Iterable[str], side: str) -> PacketSet:
-        out = PacketSet.empty()
-        for z in sorted(set(zones)):
-            out = out | self.own_addresses(z, side)
-        return out
+        names = frozenset(zones)
+        return self._memo(("zones", names, side),
+                          lambda: _union([self.own_addresses(z, side) for z in sorted(names)]))
 
     def endpoint_set(self, ep: Endpoint, side: str) -> PacketSet:
         # Keyed by the identity of the tuple: the resolver shares one tuple per subtree, and hashing a
@@ -313,9 +315,44 @@ class Meaning:
         def make() -> PacketSet:
             if not flow.sources or not flow.destinations:
                 return PacketSet.empty()
-            both = self._side(flow.sources, "src") & self._side(flow.destinations, "dst")
-            return both & self.services_set(flow.services) if flow.services else both
+            src, dst = self._side(flow.sources, "src"), self._side(flow.destinations, "dst")
+            services = self.services_set(flow.services)
+            out = src & dst & services if flow.services else src & dst
+            self._products[out] = (dst, src, services)
+            return out
         return self._memo(("flow", flow.id), make)
+
+    def flows_meeting(self, flows: Iterable[Flow], packets: PacketSet) -> Iterator[tuple[Flow, PacketSet]]:
+        """``(flow, flow_set(flow) & packets)`` for each of ``flows`` (in their order) whose set meets
+        ``packets``.
+
+        A flow's set meets ``packets`` only if its destination side does. Destination sides are
+        shared by many flows, so each is tested once, and a flow's set is built only for the flows
+        that pass (a verifier asks this of every allow flow, rule after rule). The destination
+        address is the top of the BDDs, so that test costs little; testing the sources or the
+        services first would rebuild everything above them, costlier than the flow's own test.
+        """
+        meets: dict[PacketSet, bool] = {}
+        if packets.is_empty():
+            return
+        for flow in flows:
+            if not flow.sources or not flow.destinations:
+                continue
+            dst = self._side(flow.destinations, "dst")
+            found = meets.get(dst)
+            if found is None:
+                found = meets[dst] = not (dst & packets).is_empty()
+            if not found:
+                continue
+            part = self.flow_set(flow) & packets
+            if not part.is_empty():
+                yield flow, part
+
+    def product_of(self, packets: PacketSet) -> tuple[PacketSet, PacketSet, PacketSet] | None:
+        """(destinations, sources, services) whose intersection is ``packets``, when ``packets`` is
+        the set of a flow built here; for :meth:`PacketSet.product_boxes` (reports render flows'
+        sets finding after finding)."""
+        return self._products.get(packets)
 
     def same_zone(self) -> PacketSet:
         """Packets whose source and destination have the same most specific zone."""

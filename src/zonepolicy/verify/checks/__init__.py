@@ -68,12 +68,15 @@ class Context:
         return self.meaning.allowed()
 
     def allow_flows(self) -> tuple[Flow, ...]:
-        return tuple(f for f in self.policy.flows if f.action is Action.ALLOW)
+        found = self._cache.get("allow-flows")
+        if found is None:
+            found = self._cache["allow-flows"] = tuple(f for f in self.policy.flows if f.action is Action.ALLOW)
+        return found
 
     def flows_into(self, packets: PacketSet, action: Action = Action.ALLOW) -> tuple[Flow, ...]:
         """The flows of ``action`` whose matched packets meet ``packets`` (who is responsible)."""
-        return tuple(f for f in self.policy.flows
-                     if f.action is action and not (self.meaning.flow_set(f) & packets).is_empty())
+        return tuple(f for f, _ in self.meaning.flows_meeting(
+            (f for f in self.policy.flows if f.action is action), packets))
 
     def enforced_anywhere(self) -> PacketSet:
         """Packets that cross at least one declared firewall."""
@@ -94,7 +97,9 @@ class Context:
         key = ("render", packets)
         found = self._cache.get(key)
         if found is None:
-            boxes = packets.boxes()
+            # most findings are about a whole flow: its boxes come from its parts' boxes
+            parts = self.meaning.product_of(packets)
+            boxes = (parts and PacketSet.product_boxes(*parts)) or packets.boxes()
             found = self._cache[key] = (packets.pick(), tuple(str(b) for b in boxes), len(boxes))
         return found
 

@@ -147,10 +147,7 @@ def blame(ctx: Context, rule: Rule, offending: PacketSet, *, message: Callable[[
     if offending.is_empty():
         return
     flows = ctx.allow_flows() if candidates is None else tuple(candidates)
-    for flow in flows:
-        part = ctx.meaning.flow_set(flow) & offending
-        if part.is_empty():
-            continue
+    for flow, part in ctx.meaning.flows_meeting(flows, offending):
         text = message(flow)
         if text is None:
             continue

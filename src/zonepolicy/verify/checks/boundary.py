@@ -10,7 +10,7 @@ from ...semantics.packetset import PacketSet
 from ..findings import Finding
 from ..packs import Rule
 from . import Context, check
-from ._support import (blame, by_stance, crossing, dst, is_wildcard, kinds_param, may_reach, src, touching,
+from ._support import (blame, by_stance, cached, crossing, dst, is_wildcard, kinds_param, may_reach, src, touching,
                        traffic_finding, zones_at, zones_of)
 
 
@@ -128,15 +128,25 @@ def _all_ports(ranges: list[PortRange]) -> bool:
     return reach >= 65535
 
 
-def _wide_terms(flow: Flow) -> list[tuple[str, list[ServiceTerm]]]:
+def _wide_terms(ctx: Context, flow: Flow) -> list[tuple[str, list[ServiceTerm]]]:
     """(what to say, terms) for each way the flow's services fail to name protocol and ports.
 
     ``ip/any`` names no protocol; ``tcp/any`` no port; and terms of one port protocol whose ranges
     together cover every port (``tcp/1-1000, tcp/1001-65535``) are ``tcp/any`` in disguise.
     """
+    # By the identity of the services tuple, which thousands of flows share (the entry keeps the
+    # tuple alive, so its id is not reused meanwhile).
+    key = ("wide-terms", id(flow.services))
+    hit = ctx._cache.get(key)
+    if hit is None or hit[0] is not flow.services:
+        hit = ctx._cache[key] = (flow.services, _wide(flow.services))
+    return hit[1]
+
+
+def _wide(services: tuple[ServiceTerm, ...]) -> list[tuple[str, list[ServiceTerm]]]:
     out: list[tuple[str, list[ServiceTerm]]] = []
     by_protocol: dict[int, list[ServiceTerm]] = {}
-    for t in flow.services:
+    for t in services:
         if t.protocol is None:
             out.append(("`ip/any`", [t]))
         elif t.protocol in PORT_PROTOCOLS:
@@ -176,7 +186,7 @@ def explicit_five_tuple(ctx: Context, rule: Rule) -> Iterator[Finding]:
         if not flow.services:
             problems.append("no services (every protocol and port)")
             whole = True
-        wide = _wide_terms(flow)
+        wide = _wide_terms(ctx, flow)
         problems += [text for text, _ in wide]
         if not problems:
             continue
@@ -321,9 +331,10 @@ def separate_audit(ctx: Context, rule: Rule) -> Iterator[Finding]:
     if access.is_empty():
         return
     other = crossing(ctx) - (src(ctx, remote) | dst(ctx, egress))
-    for flow in ctx.allow_flows():
-        if not (may_reach(flow, remote, "src") or may_reach(flow, egress, "dst")):
-            continue
+    # the rule runs once per level with the same kinds: find the flows concerned once
+    near = cached(ctx, ("bnd15-near", remote, egress), lambda: [
+        f for f in ctx.allow_flows() if may_reach(f, remote, "src") or may_reach(f, egress, "dst")])
+    for flow in near:
         matched = ctx.meaning.flow_set(flow)
         part = matched & access
         if part.is_empty():
