@@ -77,6 +77,7 @@ class Engine:
         # another mostly reuses earlier work. Bounded, and dropped by collect().
         self._seg_memo: dict[int, dict[tuple[Fn, int], list[Segment]]] = {4: {}, 6: {}}
         self._tail_memo: dict[int, dict[tuple[Fn, int], list[tuple[tuple[Interval, ...], ...]]]] = {4: {}, 6: {}}
+        self._part_memo: dict[tuple[Fn, int], dict | None] = {}  # see product_boxes
         self._ticks = 0
         self._gc_at = 0.5
         fam = self.base["family"]
@@ -257,6 +258,7 @@ class Engine:
     def _drop_box_memos(self) -> None:
         for memo in (*self._seg_memo.values(), *self._tail_memo.values()):
             memo.clear()
+        self._part_memo.clear()
 
     def partition(self, f: Fn, field: str, family: int,
                   memo: dict[tuple[Fn, int], list[Segment]] | None = None) -> list[Segment]:
@@ -364,27 +366,42 @@ class Engine:
         """
         if self.order[1:3] != ("dst", "src"):
             return None
-        full = {family: tuple(((0, (1 << width(name, family)) - 1),) for name in self.order[1:])
-                for family in (4, 6)}
-        paths: dict[int, list[tuple[tuple[Interval, ...], ...]]] = {4: [], 6: []}
-        heads: list[dict[int, tuple[Interval, ...]]] = []
-        for k, part in enumerate((dst, src)):
-            found: dict[int, tuple[Interval, ...]] = {}
-            for family, ivs in self.path_boxes(part):
-                if family in found or ivs[:k] + ivs[k + 1:] != full[family][:k] + full[family][k + 1:]:
-                    return None  # more than one path, or a constraint outside the part's own field
-                found[family] = ivs[k]
-            heads.append(found)
-        for family, ivs in self.path_boxes(rest):
-            if ivs[:2] != full[family][:2]:
-                return None
-            paths[family].append(ivs[2:])
+        d, s, r = self._product_part(dst, 0), self._product_part(src, 1), self._product_part(rest, 2)
+        if d is None or s is None or r is None:
+            return None
         out: list[RawBox] = []
         for family in (4, 6):
-            d, s = heads[0].get(family), heads[1].get(family)
-            if d is not None and s is not None:
-                out.extend((family, (d, s) + tail) for tail in paths[family])
+            head = d.get(family), s.get(family)
+            if head[0] is not None and head[1] is not None:
+                out.extend((family, head + tail) for tail in r.get(family, ()))
         return merge_boxes(out)
+
+    def _product_part(self, f: Fn, k: int) -> dict | None:
+        """Per family, the intervals of field ``k`` (0: dst, 1: src) of a set constraining only that
+        field, or the paths below the addresses (k = 2) of one constraining none of them; None for
+        a set of another shape. Memoised: a flow's parts recur in flow after flow."""
+        memo = self._part_memo
+        key = (f, k)
+        if key in memo:
+            return memo[key]
+        if len(memo) > _BOX_MEMO_MAX:
+            memo.clear()
+        full = {family: tuple(((0, (1 << width(name, family)) - 1),) for name in self.order[1:])
+                for family in (4, 6)}
+        found: dict | None = {}
+        for family, ivs in self.path_boxes(f):
+            if k == 2:
+                if ivs[:2] != full[family][:2]:
+                    found = None
+                    break
+                found.setdefault(family, []).append(ivs[2:])
+            elif family in found or ivs[:k] + ivs[k + 1:] != full[family][:k] + full[family][k + 1:]:
+                found = None  # more than one path, or a constraint outside the part's own field
+                break
+            else:
+                found[family] = ivs[k]
+        memo[key] = found
+        return found
 
     def path_boxes(self, f: Fn) -> list[RawBox]:
         """The boxes of :meth:`raw_boxes` before boxes differing in one field are merged."""
