@@ -162,6 +162,7 @@ class Cond:
 
     build: Callable[[int], PacketSet]
     neg: bool = False
+    key: tuple | None = None  # what the set depends on, for conditions many rules share (None: unshared)
 
 
 @dataclass(slots=True)
@@ -368,9 +369,10 @@ class _Parser:
     def option(self, opt: str, neg: bool) -> None:
         r = self.r
         if opt in ("-s", "--source", "--src", "-d", "--destination", "--dst"):
-            nets = self.networks(self.value(opt))
+            text = self.value(opt)
+            nets = self.networks(text)
             side = "src" if opt in ("-s", "--source", "--src") else "dst"
-            r.conds.append(Cond(_addresses(side, nets), neg))
+            r.conds.append(Cond(_addresses(side, nets), neg, ("addr", side, text)))
         elif opt in ("-i", "--in-interface", "-o", "--out-interface"):
             name = self.value(opt)
             if opt in ("-i", "--in-interface"):
@@ -390,7 +392,7 @@ class _Parser:
                 r.never = True
             r.proto, r.proto_neg = number, neg
             if number:
-                r.conds.append(Cond(_fields(proto=[(number, number)]), neg))
+                r.conds.append(Cond(_fields(proto=[(number, number)]), neg, ("proto", number)))
         elif opt in ("-m", "--match"):
             if neg:
                 raise self.fail("'!' before '-m'")
@@ -474,7 +476,8 @@ class _Parser:
 
     def port_cond(self, side: str, ivs: list[Interval], neg: bool) -> None:
         p = self.r.proto
-        self.r.conds.append(Cond(lambda fam: PacketSet.build(proto=[(p, p)], **{side: ivs}), neg))
+        self.r.conds.append(Cond(lambda fam: PacketSet.build(proto=[(p, p)], **{side: ivs}), neg,
+                                 ("port", p, side, tuple(ivs))))
 
     def m_icmp(self, opt: str, neg: bool) -> bool:
         if opt != "--icmp-type":
@@ -597,6 +600,7 @@ class Evaluator:
         self.rs = ruleset
         self.universe = PacketSet.build(family=ruleset.family)
         self._base: dict[int, PacketSet] = {}
+        self._cond_cache: dict[tuple, PacketSet] = {}  # one ruleset, so one family: the key says the rest
         self._untracked: dict[str, tuple[PacketSet, PacketSet]] = {}
 
     def base_set(self, rule: Rule) -> PacketSet:
@@ -608,7 +612,11 @@ class Evaluator:
             if rule.never:
                 found = PacketSet.empty()
             for c in rule.conds:
-                s = c.build(self.rs.family) & self.universe
+                s = self._cond_cache.get(c.key) if c.key is not None else None
+                if s is None:
+                    s = c.build(self.rs.family) & self.universe
+                    if c.key is not None:
+                        self._cond_cache[c.key] = s
                 found = found & (self.universe - s if c.neg else s)
             self._base[key] = found
         return found
