@@ -26,10 +26,10 @@ from __future__ import annotations
 import functools
 import ipaddress
 
-from zonepolicy.model.values import Network
+from zonepolicy.model.values import Action, Network
 
 from . import _cisco as cc
-from .base import Feature, TargetModel, register
+from .base import Feature, TargetModel, TargetRule, register
 
 _PROTO_OUT = {(4, 1): "icmp", (6, 58): "icmp6"}
 _PROTO_IN = {"ip": None, "tcp": 6, "udp": 17, "icmp": 1, "icmp6": 58}
@@ -71,6 +71,57 @@ def ace_text(name: str, ace: cc.Ace) -> str:
     return " ".join(words)
 
 
+class RuleLines:
+    """The ACE lines of target rules in one ACL, as :func:`ace_text` of :func:`~._cisco.rule_aces` writes
+    them, with the text of each prefix list and protocol match made once (a large model's rules share
+    a few thousand prefix lists, the same tuples, and a few hundred protocol parts). The object-groups
+    the lines name are collected in ``groups``."""
+
+    def __init__(self) -> None:
+        self.groups: dict[str, tuple[Network, ...]] = {}
+        self._lists: dict[tuple[int, int], tuple[tuple[Network, ...], str | None, tuple[Network, ...] | None]] = {}
+        self._matches: dict[tuple, list[tuple[str, str]]] = {}
+
+    def _addresses(self, nets: tuple[Network, ...], family: int) -> tuple[str | None, tuple[Network, ...] | None]:
+        """The address text of a prefix list (None when no prefix is of the family), and its object-group."""
+        found = self._lists.get((id(nets), family))
+        if found is None or found[0] is not nets:  # the tuple is kept, so its id stays its own
+            mine = tuple(n for n in nets if n.version == family)
+            found = (nets, addresses(mine) if mine else None, mine if len(mine) > 1 else None)
+            self._lists[id(nets), family] = found
+        return found[1], found[2]
+
+    def _protocol(self, rule: TargetRule) -> list[tuple[str, str]]:
+        key = (rule.family, rule.proto, rule.dport, rule.icmp_type, rule.icmp_code)
+        found = self._matches.get(key)
+        if found is None:
+            found = []
+            for proto, ports, icmp in cc.protocol_matches(rule.family, rule):
+                word = "ip" if proto is None else {6: "tcp", 17: "udp"}.get(proto) or _PROTO_OUT.get(
+                    (rule.family, proto), str(proto))
+                tail = ""
+                if ports is not None and ports != (0, 65535):
+                    tail = f" eq {ports[0]}" if ports[0] == ports[1] else f" range {ports[0]} {ports[1]}"
+                if icmp is not None:
+                    tail += f" {icmp[0]}" + (f" {icmp[1]}" if icmp[1] is not None else "")
+                found.append((word, tail))
+            self._matches[key] = found
+        return found
+
+    def __call__(self, acl: str, rule: TargetRule) -> list[str]:
+        head = f"access-list {acl} extended {'permit' if rule.action is Action.ALLOW else 'deny'}"
+        end = " log" if rule.log else ""
+        matches = self._protocol(rule)
+        (src, src_group), (dst, dst_group) = self._addresses(rule.src, rule.family), \
+            self._addresses(rule.dst, rule.family)
+        if not matches or src is None or dst is None:
+            return []  # no entry, so no group named either
+        for group in (src_group, dst_group):
+            if group is not None:
+                self.groups[cc.group_name(group)] = group
+        return [f"{head} {word} {src} {dst}{tail}{end}" for word, tail in matches]
+
+
 def render_text(model: TargetModel) -> str:
     names = [n for n, _ in model.interfaces]
     nameifs = cc.interface_tokens(names, 48)
@@ -80,7 +131,7 @@ def render_text(model: TargetModel) -> str:
         lines.append(f"! {cc.clean_remark(model.description)}")
     lines += ["!", "same-security-traffic permit inter-interface"]
     body: list[str] = []
-    groups: dict[str, tuple[Network, ...]] = {}
+    rule_lines = RuleLines()
     for n in names:
         lines += ["!", f"interface {n}", f" nameif {nameifs[n]}"]
     for n in names:
@@ -95,13 +146,11 @@ def render_text(model: TargetModel) -> str:
                 if rule.flow_id != last:
                     body.append(f"access-list {acl} remark {cc.flow_remark(rule.flow_id, rule.origin)}")
                     last = rule.flow_id
-                aces = cc.rule_aces(rule, reflect=False, groups=True)
-                groups.update((cc.group_name(g), g) for a in aces for g in (a.src, a.dst) if len(g) > 1)
-                body += [ace_text(acl, a) for a in aces]
+                body += rule_lines(acl, rule)
         body += [f"access-list {acl} remark {cc.END_MARK}", f"access-list {acl} extended deny ip any any",
                  f"access-group {acl} in interface {nameifs[n]}"]
-    for name in sorted(groups):  # groups first: an ACE may only name a group that exists
-        lines += group_lines(groups[name])
+    for name in sorted(rule_lines.groups):  # groups first: an ACE may only name a group that exists
+        lines += group_lines(rule_lines.groups[name])
     return "\n".join(lines + body + [""])  # ends with a newline, the text copied once
 
 

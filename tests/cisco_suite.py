@@ -11,6 +11,7 @@ reader (which refuses any line it did not emit) and the proof are the check.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,9 +25,10 @@ from conftest import REPO, load_policy_text as load_text
 from strategies import SMALL, policy_specs, render_policy
 from zonepolicy.compile import check_outputs, compile_policy, write_outputs
 from zonepolicy.compilers import _cisco as cc
-from zonepolicy.compilers.base import Compiler, Output, check_capabilities, get_compiler, lower, prove
+from zonepolicy.compilers.base import Compiler, Output, TargetRule, check_capabilities, get_compiler, lower, prove
 from zonepolicy.errors import InvalidPolicy
 from zonepolicy.model.policy import Policy
+from zonepolicy.model.values import Action
 from zonepolicy.semantics.meaning import Meaning
 from zonepolicy.semantics.packet import Packet
 
@@ -367,3 +369,25 @@ def test_undefined_object_group_is_refused(backend: Backend) -> None:
     text = outs[0].text.replace(f"object-group network {name}\n", "object-group network ZP-NET-other\n", 1)
     with pytest.raises(cc.CiscoReadError):
         backend.parse(text)
+
+
+# ---------------------------------------------------------------- target rules for render shortcuts
+_RULE_NETS = [ipaddress.ip_network(n) for n in ("0.0.0.0/0", "10.0.0.0/8", "10.1.2.3/32", "192.168.0.0/24", "::/0",
+                                                "2001:db8::/32", "2001:db8::1/128")]
+_RULE_IVS = {
+    "proto": [((0, 255),), ((6, 6),), ((6, 6), (17, 17)), ((1, 1),), ((58, 58),), ((47, 47), (50, 51)), ((17, 17),)],
+    "dport": [((0, 65535),), ((443, 443),), ((0, 0),), ((1000, 2000), (8080, 8080))],
+    "icmp": [((0, 255),), ((0, 0),), ((8, 8),), ((3, 4),)],
+}
+
+
+@st.composite
+def target_rules(draw) -> TargetRule:
+    """Small target rules of either family, with the protocol parts that exercise every ACE form."""
+    family = draw(st.sampled_from((4, 6)))
+    nets = st.lists(st.sampled_from(_RULE_NETS), min_size=1, max_size=3, unique=True).map(tuple)
+    return TargetRule(
+        action=draw(st.sampled_from(Action)), family=family, src=draw(nets), dst=draw(nets),
+        proto=draw(st.sampled_from(_RULE_IVS["proto"])), dport=draw(st.sampled_from(_RULE_IVS["dport"])),
+        icmp_type=draw(st.sampled_from(_RULE_IVS["icmp"])), icmp_code=draw(st.sampled_from(_RULE_IVS["icmp"])),
+        flow_id="f", origin="", log=draw(st.booleans()), stateful=draw(st.booleans()))

@@ -9,11 +9,14 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from hypothesis import given, strategies as st
 
 from cisco_suite import *  # noqa: F401,F403 -- the shared tests, run here for cisco-asa
-from cisco_suite import Backend, features
+from cisco_suite import Backend, features, target_rules
 from zonepolicy.compile import compile_policy
+from zonepolicy.compilers import _cisco as cc
 from zonepolicy.compilers import cisco_asa
+from zonepolicy.compilers.base import TargetRule
 from zonepolicy.compilers.cisco_asa import CiscoAsaCompiler
 
 
@@ -38,3 +41,21 @@ def test_bindings_use_nameif(backend: Backend) -> None:
     assert "interface Port-channel1.100\n nameif Port-channel1_100\n" in text
     assert "access-group ZP_Port-channel1_100_IN in interface Port-channel1_100\n" in text
     assert text.startswith("! zonepolicy features firewall fw1 (cisco-asa)\n")
+
+
+@given(rules=st.lists(target_rules(), min_size=1, max_size=6))
+def test_rule_lines_are_the_aces_texts(rules: list[TargetRule]) -> None:
+    """The render's shared-text path writes what ace_text writes for each ACE of rule_aces, and
+    collects the object-groups those ACEs name."""
+    lines = cisco_asa.RuleLines()
+    groups = {}
+    for rule in rules + rules:  # twice: the second time from the shared texts
+        try:
+            aces = cc.rule_aces(rule, reflect=False, groups=True)
+        except (cc.Unexpressible, ValueError) as err:
+            with pytest.raises(type(err)):
+                lines("ACL", rule)
+            continue
+        groups.update((cc.group_name(n), n) for a in aces for n in (a.src, a.dst) if len(n) > 1)
+        assert lines("ACL", rule) == [cisco_asa.ace_text("ACL", a) for a in aces]
+    assert lines.groups == groups

@@ -8,19 +8,16 @@ from __future__ import annotations
 
 import dataclasses
 
-import ipaddress
-
 import pytest
 from hypothesis import given, strategies as st
 
 from cisco_suite import *  # noqa: F401,F403 -- the shared tests, run here for cisco-ios
-from cisco_suite import Backend, features
+from cisco_suite import Backend, features, target_rules
 from zonepolicy.compilers import cisco_ios
 from zonepolicy.compilers import _cisco as cc
 from zonepolicy.compilers.base import TargetRule, lower, prove
 from zonepolicy.compilers.cisco_ios import CiscoIosCompiler
 from zonepolicy.model.policy import Policy
-from zonepolicy.model.values import Action
 
 
 @pytest.fixture(scope="module")
@@ -55,27 +52,7 @@ def test_ipv6_acl_keeps_neighbour_discovery_and_ends_with_a_deny(backend: Backen
     assert " ipv6 traffic-filter ZP6_GigabitEthernet0_0_IN in" in text
 
 
-_NETS = [ipaddress.ip_network(n) for n in ("0.0.0.0/0", "10.0.0.0/8", "10.1.2.3/32", "192.168.0.0/24", "::/0",
-                                           "2001:db8::/32", "2001:db8::1/128")]
-_IVS = {
-    "proto": [((0, 255),), ((6, 6),), ((6, 6), (17, 17)), ((1, 1),), ((58, 58),), ((47, 47), (50, 51)), ((17, 17),)],
-    "dport": [((0, 65535),), ((443, 443),), ((0, 0),), ((1000, 2000), (8080, 8080))],
-    "icmp": [((0, 255),), ((0, 0),), ((8, 8),), ((3, 4),)],
-}
-
-
-@st.composite
-def _rules(draw) -> TargetRule:
-    family = draw(st.sampled_from((4, 6)))
-    nets = st.lists(st.sampled_from(_NETS), min_size=1, max_size=3, unique=True).map(tuple)
-    return TargetRule(
-        action=draw(st.sampled_from(Action)), family=family, src=draw(nets), dst=draw(nets),
-        proto=draw(st.sampled_from(_IVS["proto"])), dport=draw(st.sampled_from(_IVS["dport"])),
-        icmp_type=draw(st.sampled_from(_IVS["icmp"])), icmp_code=draw(st.sampled_from(_IVS["icmp"])),
-        flow_id="f", origin="", log=draw(st.booleans()), stateful=draw(st.booleans()))
-
-
-@given(rules=st.lists(_rules(), min_size=1, max_size=6))
+@given(rules=st.lists(target_rules(), min_size=1, max_size=6))
 def test_rule_lines_are_the_aces_texts(rules: list[TargetRule]) -> None:
     """The render's shared-text path writes what ace_text writes for each ACE of rule_aces, and
     collects the object-groups those ACEs name."""
