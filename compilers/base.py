@@ -410,7 +410,7 @@ def fold(rules: Iterable[ReadRule]) -> PacketSet:
     """The packets a first-match rule list accepts (reverse fold: later rules are overridden)."""
     accepted = PacketSet.empty()
     for rule in reversed(tuple(rules)):
-        accepted = (accepted - rule.packets) | rule.packets if rule.accept else accepted - rule.packets
+        accepted = accepted | rule.packets if rule.accept else accepted - rule.packets
     return accepted
 
 
