@@ -47,6 +47,7 @@ from typing import Sequence
 from zonepolicy.model.values import Action, Network
 
 from . import _cisco as cc
+from ._intervals import ip_text
 from .base import Feature, TargetModel, TargetRule, register
 
 REFLECT = {4: "zp-reflect", 6: "zp-reflect6"}
@@ -67,9 +68,9 @@ def address(net: Network) -> str:
     if net.prefixlen == 0:
         return "any"
     if net.prefixlen == net.max_prefixlen:
-        return f"host {net.network_address}"
-    if net.version == 4:
-        return f"{net.network_address} {net.hostmask}"
+        return f"host {ip_text(net.version, int(net.network_address))}"
+    if net.version == 4:  # printed from the integers: ipaddress objects cost more than the whole ACE
+        return f"{ip_text(4, int(net.network_address))} {ip_text(4, (1 << 32 - net.prefixlen) - 1)}"
     return str(net)
 
 

@@ -75,6 +75,7 @@ from zonepolicy.model.values import Action, Network
 from zonepolicy.semantics.meaning import Meaning
 from zonepolicy.semantics.packetset import PacketSet
 
+from ._intervals import ip_text, network_text
 from .base import (
     Compiler, Feature, Output, ReadPair, ReadRule, TargetModel, TargetRule, interface_name_diagnostics, register,
 )
@@ -163,7 +164,7 @@ def policy_name(pair_no: int, rule_no: int, flow_id: str) -> str:
 def address_name(net: Network) -> str:
     """``N_10.1.0.0_16`` / ``N6_2001-db8--_32``: derived from the prefix alone."""
     if net.version == 4:
-        return f"N_{net.network_address}_{net.prefixlen}"
+        return f"N_{ip_text(4, int(net.network_address))}_{net.prefixlen}"
     return f"N6_{str(net.network_address).replace(':', '-')}_{net.prefixlen}"
 
 
@@ -378,7 +379,7 @@ def render_text(model: TargetModel) -> str:
         lines.append(f'set security zones security-zone {z} description "{junos_text("zones " + ", ".join(zones))}"')
         lines.append(f"set security zones security-zone {z} interfaces {name}")
     for name, net in book.addresses.items():
-        lines.append(f"set security address-book global address {name} {net}")
+        lines.append(f"set security address-book global address {name} {network_text(net)}")
     for name, members in book.address_sets.items():
         lines += [f"set security address-book global address-set {name} address {m}" for m in members]
     for app in book.apps.values():

@@ -7,6 +7,7 @@ adds what only IOS has: reflexive entries for stateful flows, IPv6 ACLs with nei
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 
 import pytest
 from hypothesis import given, strategies as st
@@ -68,3 +69,17 @@ def test_rule_lines_are_the_aces_texts(rules: list[TargetRule]) -> None:
         groups.update((cc.group_name(n), n) for a in aces for n in (a.src, a.dst) if len(n) > 1)
         assert lines(rule) == [cisco_ios.ace_text(a) for a in aces]
     assert lines.groups == groups
+
+
+_NETWORKS = st.one_of(
+    st.builds(lambda a, p: ipaddress.ip_network((a, p), strict=False), st.integers(0, 2**32 - 1), st.integers(0, 32)),
+    st.builds(lambda a, p: ipaddress.ip_network((a, p), strict=False), st.integers(0, 2**128 - 1),
+              st.integers(0, 128)))
+
+
+@given(net=_NETWORKS)
+def test_addresses_are_printed_as_ipaddress_prints_them(net) -> None:
+    expected = "any" if net.prefixlen == 0 else f"host {net.network_address}" \
+        if net.prefixlen == net.max_prefixlen else f"{net.network_address} {net.hostmask}" if net.version == 4 \
+        else str(net)
+    assert cisco_ios.address(net) == expected

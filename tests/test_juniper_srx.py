@@ -9,6 +9,7 @@ syntax follows the vendor notes (docs/compilers.md, section juniper-srx).
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 
 import pytest
 from hypothesis import assume, given, strategies as st
@@ -17,10 +18,11 @@ from backend_cases import assert_golden, assert_same_under_hash_seeds, case_load
 from conftest import REPO, load_policy_text as load_text
 from strategies import SMALL, policy_specs, render_policy
 from zonepolicy.compile import compile_policy
+from zonepolicy.compilers._intervals import network_text
 from zonepolicy.compilers.base import Output, TargetRule, check_capabilities, get_compiler, lower, prove
 from zonepolicy.compilers.juniper_srx import (
-    App, JuniperSrxCompiler, PolicySets, ReadError, applications, check_interface_name, junos_text, junos_text_scan,
-    log_problems, output_name, parse, policy_name, policy_set, scan_tokens, tokenize, zone_name,
+    App, JuniperSrxCompiler, PolicySets, ReadError, address_name, applications, check_interface_name, junos_text,
+    junos_text_scan, log_problems, output_name, parse, policy_name, policy_set, scan_tokens, tokenize, zone_name,
 )
 from zonepolicy.errors import InvalidPolicy
 from zonepolicy.model.policy import Policy
@@ -450,3 +452,13 @@ def test_tokenize_fast_paths_are_the_scan(line: str) -> None:
             tokenize(line)
     else:
         assert tokenize(line) == expected
+
+
+@given(net=st.one_of(
+    st.builds(lambda a, p: ipaddress.ip_network((a, p), strict=False), st.integers(0, 2**32 - 1), st.integers(0, 32)),
+    st.builds(lambda a, p: ipaddress.ip_network((a, p), strict=False), st.integers(0, 2**128 - 1),
+              st.integers(0, 128))))
+def test_address_names_and_prefixes_are_printed_as_ipaddress_prints_them(net) -> None:
+    assert address_name(net) == (f"N_{net.network_address}_{net.prefixlen}" if net.version == 4 else
+                                 f"N6_{str(net.network_address).replace(':', '-')}_{net.prefixlen}")
+    assert network_text(net) == str(net)
