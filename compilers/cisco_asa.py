@@ -29,6 +29,7 @@ import ipaddress
 from zonepolicy.model.values import Action, Network
 
 from . import _cisco as cc
+from ._intervals import ip_text
 from .base import Feature, TargetModel, TargetRule, register
 
 _PROTO_OUT = {(4, 1): "icmp", (6, 58): "icmp6"}
@@ -41,8 +42,10 @@ def address(net: Network) -> str:
     if net.prefixlen == 0:
         return f"any{net.version}"
     if net.prefixlen == net.max_prefixlen:
-        return f"host {net.network_address}"
-    return f"{net.network_address} {net.netmask}" if net.version == 4 else str(net)
+        return f"host {ip_text(net.version, int(net.network_address))}"
+    if net.version == 4:  # printed from the integers: ipaddress objects cost more than the whole entry
+        return f"{ip_text(4, int(net.network_address))} {ip_text(4, (0xFFFFFFFF << 32 - net.prefixlen) & 0xFFFFFFFF)}"
+    return str(net)
 
 
 def addresses(nets: tuple[Network, ...]) -> str:

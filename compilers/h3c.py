@@ -104,6 +104,7 @@ from .base import (
     lower, register,
 )
 from ._h3c_read import read_config
+from ._intervals import ip_text
 
 DIALECTS = ("security-policy", "object-policy")
 DEFAULT_DIALECT = "security-policy"
@@ -221,12 +222,13 @@ def address_entries(family: int, nets: Sequence[Network]) -> tuple[str, ...] | N
         return None
     out = []
     for n in sorted(nets, key=lambda n: (int(n.network_address), n.prefixlen)):
+        address = ip_text(family, int(n.network_address))  # IPv4 printed from the integer
         if n.prefixlen == n.max_prefixlen:
-            out.append(f"network host address {n.network_address}")
+            out.append(f"network host address {address}")
         elif family == 4:
-            out.append(f"network subnet {n.network_address} {n.netmask}")
+            out.append(f"network subnet {address} {ip_text(4, (0xFFFFFFFF << 32 - n.prefixlen) & 0xFFFFFFFF)}")
         else:
-            out.append(f"network subnet {n.network_address} {n.prefixlen}")
+            out.append(f"network subnet {address} {n.prefixlen}")
     return tuple(out)
 
 

@@ -41,6 +41,7 @@ from zonepolicy.model.values import Action, Network
 from zonepolicy.semantics.meaning import Meaning
 from zonepolicy.semantics.packetset import PacketSet
 
+from ._intervals import ip_text
 from .base import (
     Compiler, Feature, Interval, Output, ReadPair, ReadRule, TargetModel, TargetRule,
     interface_name_diagnostics, register,
@@ -153,8 +154,8 @@ def address_members(nets: tuple[Network, ...]) -> tuple[str, ...]:
     """``address`` member bodies (without the id) for a list of networks."""
     out = []
     for net in nets:
-        if net.version == 4:
-            out.append(f"{net.network_address} mask {net.prefixlen}")
+        if net.version == 4:  # printed from the integer: cheaper than the address object's text
+            out.append(f"{ip_text(4, int(net.network_address))} mask {net.prefixlen}")
         else:
             out.append(f"{net.network_address} {net.prefixlen}")
     return tuple(out)

@@ -391,3 +391,9 @@ def target_rules(draw) -> TargetRule:
         proto=draw(st.sampled_from(_RULE_IVS["proto"])), dport=draw(st.sampled_from(_RULE_IVS["dport"])),
         icmp_type=draw(st.sampled_from(_RULE_IVS["icmp"])), icmp_code=draw(st.sampled_from(_RULE_IVS["icmp"])),
         flow_id="f", origin="", log=draw(st.booleans()), stateful=draw(st.booleans()))
+
+
+any_networks = st.one_of(
+    st.builds(lambda a, p: ipaddress.ip_network((a, p), strict=False), st.integers(0, 2**32 - 1), st.integers(0, 32)),
+    st.builds(lambda a, p: ipaddress.ip_network((a, p), strict=False), st.integers(0, 2**128 - 1),
+              st.integers(0, 128)))

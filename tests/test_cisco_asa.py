@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from cisco_suite import *  # noqa: F401,F403 -- the shared tests, run here for cisco-asa
-from cisco_suite import Backend, features, target_rules
+from cisco_suite import Backend, any_networks, features, target_rules
 from zonepolicy.compile import compile_policy
 from zonepolicy.compilers import _cisco as cc
 from zonepolicy.compilers import cisco_asa
@@ -59,3 +59,11 @@ def test_rule_lines_are_the_aces_texts(rules: list[TargetRule]) -> None:
         groups.update((cc.group_name(n), n) for a in aces for n in (a.src, a.dst) if len(n) > 1)
         assert lines("ACL", rule) == [cisco_asa.ace_text("ACL", a) for a in aces]
     assert lines.groups == groups
+
+
+@given(net=any_networks)
+def test_addresses_are_printed_as_ipaddress_prints_them(net) -> None:
+    expected = f"any{net.version}" if net.prefixlen == 0 else f"host {net.network_address}" \
+        if net.prefixlen == net.max_prefixlen else f"{net.network_address} {net.netmask}" if net.version == 4 \
+        else str(net)
+    assert cisco_asa.address(net) == expected

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from cisco_suite import *  # noqa: F401,F403 -- the shared tests, run here for cisco-ios
-from cisco_suite import Backend, features, target_rules
+from cisco_suite import Backend, any_networks, features, target_rules
 from zonepolicy.compilers import cisco_ios
 from zonepolicy.compilers import _cisco as cc
 from zonepolicy.compilers.base import TargetRule, lower, prove
@@ -71,13 +71,7 @@ def test_rule_lines_are_the_aces_texts(rules: list[TargetRule]) -> None:
     assert lines.groups == groups
 
 
-_NETWORKS = st.one_of(
-    st.builds(lambda a, p: ipaddress.ip_network((a, p), strict=False), st.integers(0, 2**32 - 1), st.integers(0, 32)),
-    st.builds(lambda a, p: ipaddress.ip_network((a, p), strict=False), st.integers(0, 2**128 - 1),
-              st.integers(0, 128)))
-
-
-@given(net=_NETWORKS)
+@given(net=any_networks)
 def test_addresses_are_printed_as_ipaddress_prints_them(net) -> None:
     expected = "any" if net.prefixlen == 0 else f"host {net.network_address}" \
         if net.prefixlen == net.max_prefixlen else f"{net.network_address} {net.hostmask}" if net.version == 4 \

@@ -7,6 +7,7 @@ Golden files live in tests/golden/h3c/<dialect>/<case>/; regenerate them after a
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import re
 
@@ -20,7 +21,7 @@ from zonepolicy.compilers import _h3c_read as rd
 from zonepolicy.compilers.base import Output, check_capabilities, fold, get_compiler, lower, prove
 from zonepolicy.compilers.h3c import (
     DIALECT_ENV, DIALECTS, H3cCompiler, box_problems, clean_description, clean_description_scan, dialect_of,
-    output_name, service_entries, zone_names,
+    address_entries, output_name, service_entries, zone_names,
 )
 from zonepolicy.compile import compile_policy
 from zonepolicy.diagnostics import Severity
@@ -436,3 +437,16 @@ def test_problems_of_the_awkward_flows_are_the_whole_models(flows, default: str)
 @given(text=st.text(alphabet=st.sampled_from('ab ?#!;"\'{}\\`\t\n\x7f\u00a0\u2028南~'), max_size=160))
 def test_clean_description_fast_path_is_the_scan(text: str) -> None:
     assert clean_description(text) == clean_description_scan(text)
+
+
+@given(nets=st.lists(st.builds(lambda a, p: ipaddress.ip_network((a, p), strict=False), st.integers(0, 2**32 - 1),
+                                 st.integers(1, 32)), max_size=4),
+       nets6=st.lists(st.builds(lambda a, p: ipaddress.ip_network((a, p), strict=False), st.integers(0, 2**128 - 1),
+                                st.integers(1, 128)), max_size=4))
+def test_address_entries_print_as_ipaddress_prints(nets, nets6) -> None:
+    for family, some in ((4, nets + nets6), (6, nets6 + nets)):
+        mine = sorted((n for n in some if n.version == family), key=lambda n: (int(n.network_address), n.prefixlen))
+        expected = tuple(f"network host address {n.network_address}" if n.prefixlen == n.max_prefixlen else
+                         f"network subnet {n.network_address} {n.netmask if family == 4 else n.prefixlen}"
+                         for n in mine)
+        assert address_entries(family, some) == expected

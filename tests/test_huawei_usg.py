@@ -8,6 +8,7 @@ No device is available here, so there is no acceptance test on a real USG; the r
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import re
 
 import pytest
@@ -19,8 +20,8 @@ from strategies import SMALL, policy_specs, render_policy
 from zonepolicy.compile import _policy_root, _relative_origins
 from zonepolicy.compilers.base import Feature, Output, check_capabilities, lower, prove
 from zonepolicy.compilers.huawei_usg import (
-    HuaweiUsgCompiler, ReadError, check_interface_name, clean_text, clean_text_scan, log_problems, parse, rule_set,
-    rule_sets, safe_id, zone_name,
+    HuaweiUsgCompiler, ReadError, address_members, check_interface_name, clean_text, clean_text_scan, log_problems,
+    parse, rule_set, rule_sets, safe_id, zone_name,
 )
 from zonepolicy.diagnostics import Severity
 from zonepolicy.errors import InvalidPolicy
@@ -407,3 +408,12 @@ _AWKWARD = st.text(alphabet=st.sampled_from('ab ?#!"\'\\`\t\n\x7f\u00a0\u2028e\u
 @given(text=_AWKWARD, limit=st.integers(2, 40))
 def test_clean_text_fast_path_is_the_scan(text: str, limit: int) -> None:
     assert clean_text(text, limit) == clean_text_scan(text, limit)
+
+
+@given(nets=st.lists(st.one_of(
+    st.builds(lambda a, p: ipaddress.ip_network((a, p), strict=False), st.integers(0, 2**32 - 1), st.integers(0, 32)),
+    st.builds(lambda a, p: ipaddress.ip_network((a, p), strict=False), st.integers(0, 2**128 - 1),
+              st.integers(0, 128))), max_size=4).map(tuple))
+def test_address_members_print_as_ipaddress_prints(nets) -> None:
+    assert address_members(nets) == tuple(f"{n.network_address} mask {n.prefixlen}" if n.version == 4
+                                          else f"{n.network_address} {n.prefixlen}" for n in nets)
