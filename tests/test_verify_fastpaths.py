@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 from hypothesis import given, strategies as st
 
-from conftest import load_policy_text
+from conftest import EXAMPLES, load_policy_text
 from strategies import Sizes, policies
+from zonepolicy import api
 from zonepolicy.model.values import Action
 from zonepolicy.semantics.meaning import Meaning
 from zonepolicy.semantics.packetset import PacketSet
 from zonepolicy.verify.checks import Context
 from zonepolicy.verify.checks._support import may_reach
 from zonepolicy.verify.checks.extranet import _between_groups, _between_groups_by_scan
+from zonepolicy.verify.engine import verify
+from zonepolicy.verify.output import OutputOptions, render_json, report_dict
+from zonepolicy.verify.packs import builtin_pack
 
 MEDIUM = Sizes(top_zones=4, children=2, grandchildren=True, addresses=3, services=3, flows=12, firewalls=0, waivers=0)
 
@@ -73,3 +78,21 @@ allow a.x -> 10.2.0.9 : tcp/22
     assert may_reach(first, frozenset({"a.x"}), "src")  # `a` stands for its sub-zones too
     assert not may_reach(first, frozenset({"b"}), "src")
     assert may_reach(second, frozenset({"a"}), "dst")  # an address may lie in any zone
+
+
+@given(policies(comments=False, sizes=Sizes(top_zones=4, children=2, addresses=3, services=3, flows=12,
+                                              firewalls=1, waivers=3)))
+def test_json_output_equals_the_report_data_written_as_json(text):
+    policy = load_policy_text(text)
+    report = verify(policy, packs=[builtin_pack("mlps-2.0")], today=dt.date(2026, 1, 1))
+    options = OutputOptions(policy=policy)
+    written = render_json(report, options)
+    assert written == json.dumps(report_dict(report, options), ensure_ascii=False, indent=2) + "\n"
+
+
+def test_json_output_of_the_example_with_waivers_equals_the_report_data():
+    policy = api.load_policy(str(EXAMPLES / "jiangsu" / "main.zp"))
+    report = verify(policy, today=dt.date(2026, 1, 1))
+    assert any(f.suppressed for f in report.findings) and any(f.witness for f in report.findings)
+    options = OutputOptions(policy=policy)
+    assert render_json(report, options) == json.dumps(report_dict(report, options), ensure_ascii=False, indent=2) + "\n"

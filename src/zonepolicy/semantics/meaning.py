@@ -172,6 +172,7 @@ class Meaning:
                 self._children.setdefault(z.parent, []).append(z)
         self._cache: dict = {}
         self._products: dict[PacketSet, tuple[PacketSet, PacketSet, PacketSet]] = {}
+        self._family_masks: dict[tuple[int, str, bool], int] = {}  # see flow_is_empty
 
     # ---- one packet
     def zone_of(self, family: int, address: int) -> str | None:
@@ -372,9 +373,6 @@ class Meaning:
         is empty exactly when no family is left in all three, which is read off each part once (the
         parts are shared by many flows) instead of built per flow.
         """
-        found = self._cache.get(("flow", flow.id))
-        if found is not None:
-            return found.is_empty()
         if not flow.sources or not flow.destinations:
             return True
         common = self._side_families(flow.sources, "src") & self._side_families(flow.destinations, "dst")
@@ -389,10 +387,10 @@ class Meaning:
 
     def _side_families(self, endpoints: tuple[Endpoint, ...], side: str) -> int:
         mask = 0
-        cache = self._cache
+        cache = self._family_masks
         for ep in endpoints:
             # the identity keys of endpoint_set, for the same reason
-            key = ("fam", side, id(ep.zones) if ep.is_zone else id(ep.networks), ep.is_zone)
+            key = (id(ep.zones) if ep.is_zone else id(ep.networks), side, ep.is_zone)
             found = cache.get(key)
             if found is None:
                 found = cache[key] = self._families(self.endpoint_set(ep, side))

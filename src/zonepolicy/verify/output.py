@@ -298,6 +298,10 @@ def _text_block(finding: Finding, options: OutputOptions) -> str:
 
 def report_dict(report: Report, options: OutputOptions = OutputOptions()) -> dict[str, Any]:
     """The report as plain data (the ``json`` format), with every finding's fingerprint."""
+    return _report_data(report, options, [f.to_dict() for f in report.findings])
+
+
+def _report_data(report: Report, options: OutputOptions, findings: list[Any]) -> dict[str, Any]:
     return {
         "tool": {"name": "zonepolicy", "version": __version__},
         "policy": report.policy,
@@ -307,7 +311,7 @@ def report_dict(report: Report, options: OutputOptions = OutputOptions()) -> dic
             "severity": i.severity.label, "clause": i.clause, "pack": i.pack, "family": i.family,
             "levels": list(i.levels),
         } for i in rule_catalogue(report, options.extra_rules)],
-        "findings": [f.to_dict() for f in report.findings],
+        "findings": findings,
         "counts": report.counts(),
         "summary": report.summary(),
         "fail_on": options.fail_on.label,
@@ -316,13 +320,67 @@ def report_dict(report: Report, options: OutputOptions = OutputOptions()) -> dic
 
 
 def render_json(report: Report, options: OutputOptions = OutputOptions()) -> str:
-    return _dumps(report_dict(report, options)) + "\n"
+    # _dumps(report_dict(...)) byte for byte; the findings (tens of thousands at province scale) are
+    # written by _finding_json rather than as dicts walked value by value
+    return _dumps(_report_data(report, options, [_Written(f) for f in report.findings])) + "\n"
+
+
+class _Written:
+    """A finding that :func:`_dumps` writes with :func:`_finding_json`."""
+
+    __slots__ = ("finding",)
+
+    def __init__(self, finding: Finding) -> None:
+        self.finding = finding
+
+
+def _finding_json(f: Finding, pad: str, witnesses: dict) -> str:
+    """``_dumps(f.to_dict())`` at indentation ``pad``, without building the dict."""
+    enc = _encode_string
+    inner = pad + "  "
+    sep = ",\n" + inner
+    if f.related or f.suppression is not None:
+        return _dumps(f.to_dict(), pad)  # rare: waived findings and findings with related spans
+    w = f.witness
+    if w is None:
+        witness = "null" + sep + '"witness_text": null'
+    else:
+        key = (w, pad)
+        witness = witnesses.get(key)
+        if witness is None:
+            witness = witnesses[key] = _dumps(w.to_dict(), inner) + sep + '"witness_text": ' + enc(str(w))
+    return "".join((
+        "{\n", inner, '"rule": ', enc(f.rule), sep, '"level": ', enc(f.level.label), sep,
+        '"message": ', enc(f.message), sep, '"span": ', _span_json(f.span, inner), sep,
+        '"flows": ', _strings_json(f.flows, inner), sep, '"zones": ', _strings_json(f.zones, inner), sep,
+        '"witness": ', witness, sep, '"affected": ', _strings_json(f.affected, inner), sep,
+        '"affected_total": ', int.__repr__(f.affected_total), sep, '"related": []', sep,
+        '"hint": ', "null" if f.hint is None else enc(f.hint), sep, '"fingerprint": ', enc(f.fingerprint()), sep,
+        '"suppression": null', "\n", pad, "}",
+    ))
+
+
+def _span_json(span: Span | None, pad: str) -> str:
+    if span is None:
+        return "null"
+    inner = ",\n" + pad + "  "
+    return "".join(("{\n", pad, '  "file": ', _encode_string(span.file), inner, '"line": ', int.__repr__(span.line),
+                    inner, '"column": ', int.__repr__(span.column), inner, '"end_line": ',
+                    int.__repr__(span.end_line), inner, '"end_column": ', int.__repr__(span.end_column),
+                    "\n", pad, "}"))
+
+
+def _strings_json(items: tuple[str, ...], pad: str) -> str:
+    if not items:
+        return "[]"
+    inner = pad + "  "
+    return "[\n" + inner + (",\n" + inner).join(map(_encode_string, items)) + "\n" + pad + "]"
 
 
 _encode_string = json.encoder.encode_basestring  # the C version where available, as json.dumps uses
 
 
-def _dumps(value: Any) -> str:
+def _dumps(value: Any, indent: str = "") -> str:
     """``json.dumps(value, ensure_ascii=False, indent=2)``, byte for byte, several times faster.
 
     With ``indent`` the standard library falls back to its pure-Python encoder, which took longer
@@ -331,6 +389,7 @@ def _dumps(value: Any) -> str:
     """
     out: list[str] = []
     put = out.append
+    witnesses: dict = {}  # a witness packet recurs in the findings of several rules
 
     def walk(v: Any, pad: str) -> None:
         if isinstance(v, str):
@@ -372,10 +431,12 @@ def _dumps(value: Any) -> str:
                 first = False
                 walk(item, inner)
             put("\n" + pad + "]")
+        elif isinstance(v, _Written):
+            put(_finding_json(v.finding, pad, witnesses))
         else:  # floats and anything else: exactly what the standard encoder writes
             put(json.dumps(v, ensure_ascii=False))
 
-    walk(value, "")
+    walk(value, indent)
     return "".join(out)
 
 
