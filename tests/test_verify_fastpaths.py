@@ -13,6 +13,7 @@ from zonepolicy import api
 from zonepolicy.model.values import Action
 from zonepolicy.semantics.meaning import Meaning
 from zonepolicy.semantics.packetset import PacketSet
+from zonepolicy.verify.anomalies import find_anomalies
 from zonepolicy.verify.checks import Context
 from zonepolicy.verify.checks._support import may_reach
 from zonepolicy.verify.checks.extranet import _between_groups, _between_groups_by_scan
@@ -96,3 +97,16 @@ def test_json_output_of_the_example_with_waivers_equals_the_report_data():
     assert any(f.suppressed for f in report.findings) and any(f.witness for f in report.findings)
     options = OutputOptions(policy=policy)
     assert render_json(report, options) == json.dumps(report_dict(report, options), ensure_ascii=False, indent=2) + "\n"
+
+
+@given(policies(comments=False, sizes=MEDIUM))
+def test_unreachable_zone_findings_show_the_boxes_of_their_set(text):
+    ctx = _context(text)
+    m = ctx.meaning
+    for f in find_anomalies(ctx):
+        if f.rule == "ANO-06":
+            (zone,) = f.zones
+            into = m.own_addresses(zone, "dst") - m.own_addresses(zone, "src")
+            boxes = into.boxes()
+            assert f.affected == tuple(str(b) for b in boxes) and f.affected_total == len(boxes)
+            assert f.witness == into.pick()

@@ -283,11 +283,11 @@ def _generalisation_finding(c: _Common, d: int, a: int) -> Finding:
 
 def _unreachable_finding(c: _Common, zone: str) -> Finding:
     m = c.ctx.meaning
-    into = m.own_addresses(zone, "dst") - m.own_addresses(zone, "src")
+    inside, outside = m.own_addresses(zone, "dst"), PacketSet.universe() - m.own_addresses(zone, "src")
     span = c.ctx.zones[zone].span
     return c.ctx.finding(
         UNREACHABLE, f"zone {zone} cannot be reached: no packet from outside it into it is allowed",
-        packets=into, zones=(zone,), span=span)
+        packets=inside & outside, zones=(zone,), span=span, product=(inside, outside, PacketSet.universe()))
 
 
 def _ordered(found: list[tuple[tuple, Finding]]) -> list[Finding]:

@@ -89,7 +89,7 @@ class Context:
         return found
 
     # ---- findings
-    def render(self, packets: PacketSet):
+    def render(self, packets: PacketSet, product: tuple[PacketSet, PacketSet, PacketSet] | None = None):
         """Witness, every box and the box count of a set; cached, because several rules often report
         the same flow's packets and rendering boxes is the costly part of a finding. The whole set is
         rendered (the decomposition is computed whole anyway; printing is the cheap part): a reader
@@ -98,21 +98,25 @@ class Context:
         found = self._cache.get(key)
         if found is None:
             # most findings are about a whole flow: its boxes come from its parts' boxes
-            parts = self.meaning.product_of(packets)
+            parts = product or self.meaning.product_of(packets)
             boxes = (parts and PacketSet.product_boxes(*parts)) or packets.boxes()
             found = self._cache[key] = (packets.pick(), tuple(str(b) for b in boxes), len(boxes))
         return found
 
     def finding(self, rule: Rule, message: str, *, span: Span | None = None, packets: PacketSet | None = None,
                 flows: Iterable[Flow] = (), zones: Iterable[str] = (), hint: str | None = None,
-                related: tuple[tuple[str, Span], ...] = ()) -> Finding:
-        """A finding of ``rule``; with ``packets``, a witness and the rendered set are attached."""
+                related: tuple[tuple[str, Span], ...] = (),
+                product: tuple[PacketSet, PacketSet, PacketSet] | None = None) -> Finding:
+        """A finding of ``rule``; with ``packets``, a witness and the rendered set are attached.
+
+        ``product``: (destinations, sources, services) whose intersection is ``packets``, when the
+        caller knows it (see :meth:`PacketSet.product_boxes`)."""
         flows = tuple(flows)
         witness = None
         affected: tuple[str, ...] = ()
         total = 0
         if packets is not None and not packets.is_empty():
-            witness, affected, total = self.render(packets)
+            witness, affected, total = self.render(packets, product)
         if span is None and flows:
             span = flows[0].span
         return Finding(
