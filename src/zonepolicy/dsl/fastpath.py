@@ -342,12 +342,6 @@ def _flow_pattern() -> tuple:
     return _FLOW
 
 
-def flow_groups() -> tuple[int, ...]:
-    """Where a :class:`FlowLine`'s ``regs`` hold the action, sources, destinations, services, options
-    (the text inside the braces), the statement's end and the trailing comment."""
-    return _groups("flow")
-
-
 def _comment(text: str, start: int, end: int, file: str, line: int) -> s.Comment | None:
     if end <= start:
         return None
@@ -361,34 +355,36 @@ class FlowLine(NamedTuple):
     Resolving a province-scale policy needs the words and positions of its flows, not a tree of
     tokens per flow: the resolver reads these records directly where it can and asks for
     :meth:`statement` (exactly the general parser's node) where it cannot.
-    ``src``, ``dst``, ``svc`` and ``opt`` are (serial, templates) readings of the line's regions
-    (``svc``/``opt`` None when absent); equal serials mean equal templates; ``regs`` are the line
-    match's group positions (see :func:`flow_groups`).
+    ``src``, ``dst``, ``svc`` and ``opt`` are (serial, templates) readings of the line's lists
+    (``svc``/``opt`` None when absent; equal serials mean equal templates), each followed by where
+    its text starts and ends in ``text`` (options: where the text inside the braces starts).
     """
 
     text: str
     file: str
     line: int
-    regs: tuple
-    src: tuple
-    dst: tuple
-    svc: tuple | None
-    opt: tuple | None
     span: Span
+    action: str
+    src: tuple
+    src_s: int
+    src_e: int
+    dst: tuple
+    dst_s: int
+    dst_e: int
+    svc: tuple | None
+    svc_s: int
+    svc_e: int
+    opt: tuple | None
+    opt_s: int
 
     def statement(self) -> s.FlowStmt:
-        text, file, line, regs, src, dst, svc, opt, span = self
-        g_action, g_src, g_dst, g_svcs, g_opts = _groups("flow")[:5]
-        services: tuple = ()
-        if svc is not None:
-            services = token_nodes(svc[1], text, regs[g_svcs][0], file, line)
-        options = None
-        if opt is not None:
-            options = option_nodes(opt[1], text, regs[g_opts][0], file, line)
-        act_s, act_e = regs[g_action]
-        action = _new(_Tok, ("ACTION", text[act_s:act_e], _new(_Span, (file, line, act_s + 1, line, act_e + 1))))
-        return _new_flow_stmt(action, endpoint_nodes(src[1], text, regs[g_src][0], file, line),
-                              endpoint_nodes(dst[1], text, regs[g_dst][0], file, line), services, options, span)
+        text, file, line, span, action, src, src_s, _, dst, dst_s, _, svc, svc_s, _, opt, opt_s = self
+        services = token_nodes(svc[1], text, svc_s, file, line) if svc is not None else ()
+        options = option_nodes(opt[1], text, opt_s, file, line) if opt is not None else None
+        act_s = span.column - 1
+        tok = _new(_Tok, ("ACTION", action, _new(_Span, (file, line, act_s + 1, line, act_s + 1 + len(action)))))
+        return _new_flow_stmt(tok, endpoint_nodes(src[1], text, src_s, file, line),
+                              endpoint_nodes(dst[1], text, dst_s, file, line), services, options, span)
 
 
 def read_flow_line(text: str, file: str, line: int, cache: dict | None = None,
@@ -448,9 +444,10 @@ def read_flow_line(text: str, file: str, line: int, cache: dict | None = None,
             cache[key] = options
         if options is None:
             return None
-    act_s = regs[g_action][0]
+    act_s, act_e = regs[g_action]
     span = _new(_Span, (file, line, act_s + 1, line, regs[g_end][0] + 1))
-    record = _new(FlowLine, (text, file, line, regs, sources, destinations, services, options, span))
+    record = _new(FlowLine, (text, file, line, span, text[act_s:act_e], sources, src_s, src_e, destinations, dst_s,
+                             dst_e, services, svc_s, svc_e, options, opt_s))
     com_s, com_e = regs[g_comment]
     return record, (_comment(text, com_s, com_e, file, line) if com_e > com_s else None)
 

@@ -16,7 +16,7 @@ from ..compilers import TARGETS
 from ..diagnostics import Diagnostic, Severity, Span, did_you_mean
 from ..dsl import syntax as s
 from ..dsl.direct_constructor import direct_constructor
-from ..dsl.fastpath import FlowLine, endpoint_nodes, flow_groups, option_nodes, token_nodes
+from ..dsl.fastpath import FlowLine, endpoint_nodes, option_nodes, token_nodes
 from .grading import grading_matrix
 from .policy import (
     AddressObject, Endpoint, Firewall, Flow, FlowOptions, Grading, Interface, Policy, ServiceObject, Waiver,
@@ -419,7 +419,6 @@ class Resolver:
         self._svc_cache: dict[tuple[str, ...], tuple[ServiceTerm, ...]] = {}
         self._ep_cache: dict[tuple[str, str], Endpoint] = {}
         self._options_cache: dict[tuple[tuple[str, str | None], ...], FlowOptions] = {}
-        self._flow_groups = flow_groups()[:5]
         self._line_lists: dict[tuple, tuple] = {}
         self._option_plans: dict[int, tuple] = {}
 
@@ -503,23 +502,18 @@ class Resolver:
     # are new. A list not seen yet is resolved as _flow resolves it (same calls, same order, so the
     # same problems are reported at the same places); only clean results are remembered.
     def _flow_line(self, rec: FlowLine) -> Flow | None:
-        text, file, line, regs, src, dst, svc, opt, span = rec
-        g_action, g_src, g_dst, g_svcs, g_opts = self._flow_groups
+        text, file, line, span, action, src, src_s, src_e, dst, dst_s, dst_e, svc, svc_s, svc_e, opt, opt_base = rec
         get = self._line_lists.get
-        src_s, src_e = regs[g_src]
         src_hit = get((src[0], text[src_s:src_e])) or self._line_endpoints(rec, src, src_s, src_e)
-        dst_s, dst_e = regs[g_dst]
         dst_hit = get((dst[0], text[dst_s:dst_e])) or self._line_endpoints(rec, dst, dst_s, dst_e)
         if svc is None:
             svc_hit = _NO_SERVICES
         else:
-            svc_s, svc_e = regs[g_svcs]
             svc_hit = get((svc[0], text[svc_s:svc_e])) or self._line_services(rec, svc, svc_s, svc_e)
         id_at = None
         if opt is None:
             options = self._flow_options(None)
         else:
-            opt_base = regs[g_opts][0]
             values, ticket, comment, id_at = self._option_plans.get(opt[0]) or self._option_plan(opt)
             words = tuple([text[opt_base + a:opt_base + b] for a, b in values]) if values else ()
             options = get((opt[0], words))
@@ -535,8 +529,6 @@ class Resolver:
         sources, destinations = src_hit[0], dst_hit[0]
         if sources is None or destinations is None:
             return None
-        act_s, act_e = regs[g_action]
-        action = text[act_s:act_e]
         if id_at is not None:
             flow_id = text[opt_base + id_at[0]:opt_base + id_at[1]]
         else:
