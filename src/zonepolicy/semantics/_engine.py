@@ -24,6 +24,7 @@ slower in ``bench/packetset_bench.py``.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Sequence
 
 from ._bdd import Backend, Fn
@@ -375,6 +376,25 @@ class Engine:
             if head[0] is not None and head[1] is not None:
                 out.extend((family, head + tail) for tail in r.get(family, ()))
         return merge_boxes(out)
+
+    def product_min_packet(self, dst: Fn, src: Fn, rest: Fn) -> Packet | None:
+        """``min_packet(dst & src & rest)`` for parts of the shape :meth:`product_boxes` takes; None
+        for others and for an empty conjunction. The smallest packet takes the smallest family all
+        three parts have, then each part's smallest values: the destination's and the source's
+        lowest address and the smallest packet of ``rest`` in that family."""
+        if self.order[1:3] != ("dst", "src"):
+            return None
+        d, s, r = self._product_part(dst, 0), self._product_part(src, 1), self._product_part(rest, 2)
+        if d is None or s is None or r is None:
+            return None
+        for family in (4, 6):
+            if family in d and family in s and r.get(family):
+                key = (rest, 3 if family == 4 else 4)  # beside the parts' keys (k = 0, 1, 2)
+                low = self._part_memo.get(key)
+                if low is None:
+                    low = self._part_memo[key] = self.min_packet(rest & self.family_lit[family])
+                return dataclasses.replace(low, dst=d[family][0][0], src=s[family][0][0])
+        return None
 
     def _product_part(self, f: Fn, k: int) -> dict | None:
         """Per family, the intervals of field ``k`` (0: dst, 1: src) of a set constraining only that
