@@ -51,6 +51,7 @@ def service_parts(draw):
 @given(address_parts("dst"), address_parts("src"), service_parts())
 def test_product_boxes_equal_the_boxes_of_the_conjunction(dst, src, rest):
     assert PacketSet.product_boxes(dst, src, rest) == (dst & src & rest).boxes()
+    assert PacketSet.product_pick(dst, src, rest) == (dst & src & rest).pick()
 
 
 @given(st.lists(st.one_of(address_parts("dst"), address_parts("src"), service_parts()), min_size=6, max_size=6))
@@ -59,6 +60,9 @@ def test_any_parts_give_the_boxes_of_the_conjunction_or_none(sets):
     dst, src, rest = sets[0] & sets[1], sets[2] | sets[3], sets[4] - sets[5]
     got = PacketSet.product_boxes(dst, src, rest)
     assert got is None or got == (dst & src & rest).boxes()
+    picked = PacketSet.product_pick(dst, src, rest)
+    assert picked is None or picked == (dst & src & rest).pick()
+    assert (got is None) == (picked is None) or (dst & src & rest).is_empty()
 
 
 def test_parts_outside_their_fields_are_refused():
@@ -69,6 +73,8 @@ def test_parts_outside_their_fields_are_refused():
     assert PacketSet.product_boxes(dst | src, src, tcp) is None  # a destination part that is not a product
     assert PacketSet.product_boxes(dst, src, tcp & dst) is None  # services that constrain an address
     assert PacketSet.product_boxes(dst, src, tcp) == (dst & src & tcp).boxes()
+    assert PacketSet.product_pick(src, dst, tcp) is None
+    assert PacketSet.product_pick(dst, src, tcp) == (dst & src & tcp).pick()
 
 
 def test_a_flow_shaped_product():

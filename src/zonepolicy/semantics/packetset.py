@@ -316,6 +316,13 @@ class PacketSet:
         raw = engine().product_boxes(dst._f, src._f, rest._f)
         return None if raw is None else _to_boxes(raw)
 
+    @staticmethod
+    @_guarded
+    def product_pick(dst: PacketSet, src: PacketSet, rest: PacketSet) -> Packet | None:
+        """``(dst & src & rest).pick()`` for parts of the shape :meth:`product_boxes` takes, without
+        building the conjunction; None for parts of another shape and for an empty conjunction."""
+        return engine().product_min_packet(dst._f, src._f, rest._f)
+
     def describe(self, limit: int = 10) -> str:
         """Multi-line rendering: the first ``limit`` boxes, then "… and N more"."""
         bs = self.boxes()
