@@ -100,7 +100,8 @@ class Context:
             # most findings are about a whole flow: its boxes come from its parts' boxes
             parts = product or self.meaning.product_of(packets)
             boxes = (parts and PacketSet.product_boxes(*parts)) or packets.boxes()
-            found = self._cache[key] = (packets.pick(), tuple(str(b) for b in boxes), len(boxes))
+            witness = (parts and PacketSet.product_pick(*parts)) or packets.pick()
+            found = self._cache[key] = (witness, tuple(str(b) for b in boxes), len(boxes))
         return found
 
     def finding(self, rule: Rule, message: str, *, span: Span | None = None, packets: PacketSet | None = None,
