@@ -10,7 +10,8 @@ packet-set computation it stands for; tests/test_intervals.py checks each agains
 from __future__ import annotations
 
 import ipaddress
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
+from heapq import heappop, heappush
 from typing import Iterable, Sequence
 
 from zonepolicy.model.values import Network
@@ -189,7 +190,14 @@ Box = tuple[int, tuple[Interval, ...], tuple[Interval, ...], tuple[Interval, ...
 
 
 def _meets(a: Box, b: Box) -> bool:
-    return all(overlaps(x, y) for x, y in zip(a[2:], b[2:]))
+    return a[0] == b[0] and all(overlaps(x, y) for x, y in zip(a[1:], b[1:]))
+
+
+def _pairs_meeting(spans: list[tuple[int, int]]) -> int:
+    """How many pairs of the spans share a point (each span meets those opened before it and not closed)."""
+    los = sorted(lo for lo, _ in spans)
+    his = sorted(hi for _, hi in spans)
+    return sum(bisect_right(los, lo) - 1 - bisect_left(his, lo) for lo, _ in spans)
 
 
 def later_overlapping(groups: Sequence[Sequence[Box]], budget: int) -> set[int] | None:
@@ -198,33 +206,35 @@ def later_overlapping(groups: Sequence[Sequence[Box]], budget: int) -> set[int] 
 
     Boxes that share no point are disjoint sets, so a group not in the result is disjoint from the
     union of the groups before it. ``None`` when more than ``budget`` candidate pairs would have to
-    be compared (the caller then asks the engine). A sweep over source intervals: only boxes whose
-    source ranges meet are compared.
+    be compared (the caller then asks the engine). A sweep over one field's ranges (source,
+    destination or port, whichever leaves the fewest candidate pairs): only boxes whose ranges in
+    that field meet are compared.
     """
-    events: list[tuple[int, int, int, int]] = []  # (src lo, src hi, group, box index)
-    flat: list[Box] = []
-    for k, boxes in enumerate(groups):
-        for box in boxes:
-            flat.append(box)
-            idx = len(flat) - 1
-            for lo, hi in box[1]:
-                events.append((box[0] << 130 | lo, box[0] << 130 | hi, k, idx))
+    flat: list[tuple[int, Box]] = [(k, box) for k, boxes in enumerate(groups) for box in boxes]
+    best: tuple[int, list[tuple[int, int, int]]] | None = None
+    for field in (1, 2, 4):  # src, dst, dport
+        events = [(box[0] << 130 | lo, box[0] << 130 | hi, idx)
+                  for idx, (_, box) in enumerate(flat) for lo, hi in box[field]]
+        pairs = _pairs_meeting([(lo, hi) for lo, hi, _ in events])
+        if best is None or pairs < best[0]:
+            best = (pairs, events)
+        if best[0] <= 4 * len(flat):  # a few comparisons per box: another field would not pay for itself
+            break
+    if best is None:
+        return set()
+    if best[0] > budget:
+        return None
+    events = best[1]
     events.sort()
     hit: set[int] = set()
-    active: list[tuple[int, int, int]] = []  # (hi, group, box index), pruned lazily
-    compared = 0
-    for lo, hi, k, idx in events:
-        if active and active[0][0] < lo:
-            active = [a for a in active if a[0] >= lo]
-            active.sort()
-        compared += len(active)
-        if compared > budget:
-            return None
-        for a_hi, a_k, a_idx in active:
-            if a_k == k or (max(a_k, k) in hit):
-                continue
-            if _meets(flat[a_idx], flat[idx]):
+    active: list[tuple[int, int]] = []  # a heap by hi of the boxes whose range is open
+    for lo, hi, idx in events:
+        while active and active[0][0] < lo:
+            heappop(active)
+        k, box = flat[idx]
+        for _, a_idx in active:
+            a_k, a_box = flat[a_idx]
+            if a_k != k and max(a_k, k) not in hit and _meets(a_box, box):
                 hit.add(max(a_k, k))
-        pos = bisect_left(active, (hi, k, idx))
-        active.insert(pos, (hi, k, idx))
+        heappush(active, (hi, idx))
     return hit

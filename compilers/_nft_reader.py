@@ -831,7 +831,7 @@ class Evaluator:
         if len(sels) > 1 and not _has_if(sels):
             # the kernel refuses overlapping elements of a concatenated interval set (EEXIST); elements
             # whose value ranges share no point cannot overlap, so the engine looks only if some do
-            meeting = None if boxes is None else _iv.later_overlapping(boxes, 100 * len(boxes) + 10_000)
+            meeting = None if boxes is None else _iv.later_overlapping(boxes, 30 * len(boxes) + 10_000)
             if meeting is None or meeting:
                 seen = PacketSet.empty()
                 for ps, _, fields in out:

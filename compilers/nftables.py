@@ -361,7 +361,7 @@ def _raw_box(r: TargetRule) -> iv.Box:
 
 
 #: Candidate box pairs the overlap sweep may compare per box before leaving a group to the engine.
-OVERLAP_BUDGET_PER_BOX = 100
+OVERLAP_BUDGET_PER_BOX = 5
 
 
 def _plan_pair(pair: PairRules) -> _PairPlan:
