@@ -418,24 +418,26 @@ def read_flow_line(text: str, file: str, line: int, cache: dict | None = None,
     services = None
     svc_s, svc_e = regs[g_svcs]
     if svc_s >= 0:
-        key = (_service_templates, masked[svc_s:svc_e], masked[svc_e:svc_e + 2])
+        # (text and the two characters after it, its length): one slice; a positive length tells
+        # a service list's key from an option list's (negative) and from every other key's shape
+        key = (masked[svc_s:svc_e + 2], svc_e - svc_s)
         services = cache.get(key, _MISSING)
         if services is _MISSING:
-            services = _region(cache, _service_templates, text, masked, svc_s, svc_e)
+            services = cache[key] = _region(cache, _service_templates, text, masked, svc_s, svc_e)
         if services is None:
             return None
     options = None
     opt_s, opt_e = regs[g_opts]
     if opt_s >= 0:
-        key = (_option_templates, masked[opt_s:opt_e], masked[opt_e:opt_e + 2])
+        key = (masked[opt_s:opt_e + 2], opt_s - opt_e - 1)
         options = cache.get(key, _MISSING)
         if options is _MISSING:
-            region = key[1]
+            region = masked[opt_s:opt_e]
             if '"' in region and "\\" not in region:
                 # Free-text comments (and tickets) would make nearly every option list unique; their
                 # text does not change how the list reads, so a second key blanks it out (same
                 # length, so offsets still hold).
-                blank = (_option_templates, _STRING_BODY.sub(_blank_string, region), key[2])
+                blank = (_option_templates, _STRING_BODY.sub(_blank_string, region), masked[opt_e:opt_e + 2])
                 options = cache.get(blank, _MISSING)
                 if options is _MISSING:
                     options = cache[blank] = _reading(cache, _option_templates, _option_templates(text, opt_s, opt_e))
