@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import itertools
 import re
-from typing import NamedTuple
+from typing import Any, Callable, NamedTuple
 
 from ..diagnostics import Span
 from . import syntax as s
@@ -394,14 +394,15 @@ def read_flow_line(text: str, file: str, line: int, cache: dict | None = None,
     ``cache`` (one dict per file) remembers how each endpoint, service and option list reads, so a
     list written on many lines is matched once; ``masked`` is ``mask_digits(text)`` if already made.
     """
-    m = (_FLOW or _flow_pattern())[0](text)
+    flow = _FLOW or _flow_pattern()
+    m = flow[0](text)
     if m is None:
         return None
     if cache is None:
         cache = {}
     if masked is None:
         masked = mask_digits(text)
-    g_action, g_src, g_dst, g_svcs, g_opts, g_end, g_comment = _FLOW[1]
+    g_action, g_src, g_dst, g_svcs, g_opts, g_end, g_comment = flow[1]
     regs = m.regs  # every group's (start, end) at once; (-1, -1) for a group that did not take part
     src_s, src_e = regs[g_src]
     dst_s, dst_e = regs[g_dst]
@@ -420,17 +421,17 @@ def read_flow_line(text: str, file: str, line: int, cache: dict | None = None,
     if svc_s >= 0:
         # (text and the two characters after it, its length): one slice; a positive length tells
         # a service list's key from an option list's (negative) and from every other key's shape
-        key = (masked[svc_s:svc_e + 2], svc_e - svc_s)
-        services = cache.get(key, _MISSING)
+        svc_key = (masked[svc_s:svc_e + 2], svc_e - svc_s)
+        services = cache.get(svc_key, _MISSING)
         if services is _MISSING:
-            services = cache[key] = _region(cache, _service_templates, text, masked, svc_s, svc_e)
+            services = cache[svc_key] = _region(cache, _service_templates, text, masked, svc_s, svc_e)
         if services is None:
             return None
     options = None
     opt_s, opt_e = regs[g_opts]
     if opt_s >= 0:
-        key = (masked[opt_s:opt_e + 2], opt_s - opt_e - 1)
-        options = cache.get(key, _MISSING)
+        opt_key = (masked[opt_s:opt_e + 2], opt_s - opt_e - 1)
+        options = cache.get(opt_key, _MISSING)
         if options is _MISSING:
             region = masked[opt_s:opt_e]
             if '"' in region and "\\" not in region:
@@ -443,7 +444,7 @@ def read_flow_line(text: str, file: str, line: int, cache: dict | None = None,
                     options = cache[blank] = _reading(cache, _option_templates, _option_templates(text, opt_s, opt_e))
             else:
                 options = _reading(cache, _option_templates, _option_templates(text, opt_s, opt_e))
-            cache[key] = options
+            cache[opt_key] = options
         if options is None:
             return None
     act_s, act_e = regs[g_action]
@@ -549,7 +550,7 @@ def extract_fast_lines(text: str, file: str,
     """
     lines = text.split("\n")
     masked_lines = mask_digits(text).split("\n")
-    statements: list[s.Statement] = []
+    statements: list[s.Statement | FlowLine] = []
     comments: list[s.Comment] = []
     cache: dict = {}
     # Whether the next significant line lets a statement end before it (it starts a statement, or
@@ -565,7 +566,8 @@ def extract_fast_lines(text: str, file: str,
         elif not insignificant(line):
             next_significant_ok = False
     fast_start = _FAST_START.match
-    readers = (None, read_flow_line if lean else parse_flow_line, parse_zone_line, parse_object_line)
+    readers: dict[int | None, Callable[..., Any]] = {
+        1: read_flow_line if lean else parse_flow_line, 2: parse_zone_line, 3: parse_object_line}
     depth = 0  # brace depth at the start of the line, ignoring braces inside strings and comments
     # Whether the statements above are surely complete, so that a statement may start on this
     # line: true at the top, after a line read here, and after a line whose last token closes a

@@ -10,7 +10,7 @@ import datetime as dt
 import functools
 import hashlib
 import ipaddress
-from typing import Iterable
+from typing import Any, Iterable
 
 from ..compilers import TARGETS
 from ..diagnostics import Diagnostic, Severity, Span, did_you_mean
@@ -419,7 +419,7 @@ class Resolver:
         self._svc_cache: dict[tuple[str, ...], tuple[ServiceTerm, ...]] = {}
         self._ep_cache: dict[tuple[str, str], Endpoint] = {}
         self._options_cache: dict[tuple[tuple[str, str | None], ...], FlowOptions] = {}
-        self._line_lists: dict[tuple, tuple] = {}
+        self._line_lists: dict[tuple, Any] = {}  # (serial, words) -> what that list resolved to
         self._option_plans: dict[int, tuple] = {}
 
     def _prefixes(self) -> set[str]:
@@ -511,6 +511,7 @@ class Resolver:
         else:
             svc_hit = get((svc[0], text[svc_s:svc_e])) or self._line_services(rec, svc, svc_s, svc_e)
         id_at = None
+        options: FlowOptions | None
         if opt is None:
             options = self._flow_options(None)
         else:
