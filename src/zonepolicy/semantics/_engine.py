@@ -24,7 +24,6 @@ slower in ``bench/packetset_bench.py``.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable, Sequence
 
 from ._bdd import Backend, Fn
@@ -370,12 +369,15 @@ class Engine:
         d, s, r = self._product_part(dst, 0), self._product_part(src, 1), self._product_part(rest, 2)
         if d is None or s is None or r is None:
             return None
+        # merge_boxes(conjunction's paths) is the rest's merged boxes with the two address fields put
+        # in: every path of a family shares them, so the merges happen in the rest's fields alone, and
+        # a family's merges never depend on the other family's boxes
         out: list[RawBox] = []
         for family in (4, 6):
             head = d.get(family), s.get(family)
             if head[0] is not None and head[1] is not None:
                 out.extend((family, head + tail) for tail in r.get(family, ()))
-        return merge_boxes(out)
+        return out
 
     def product_min_packet(self, dst: Fn, src: Fn, rest: Fn) -> Packet | None:
         """``min_packet(dst & src & rest)`` for parts of the shape :meth:`product_boxes` takes; None
@@ -393,7 +395,8 @@ class Engine:
                 low = self._part_memo.get(key)
                 if low is None:
                     low = self._part_memo[key] = self.min_packet(rest & self.family_lit[family])
-                return dataclasses.replace(low, dst=d[family][0][0], src=s[family][0][0])
+                return Packet(family, s[family][0][0], d[family][0][0], low.proto, low.sport, low.dport,
+                              low.icmp_type, low.icmp_code)
         return None
 
     def _product_part(self, f: Fn, k: int) -> dict | None:
@@ -409,7 +412,8 @@ class Engine:
         full = {family: tuple(((0, (1 << width(name, family)) - 1),) for name in self.order[1:])
                 for family in (4, 6)}
         found: dict | None = {}
-        for family, ivs in self.path_boxes(f):
+        paths = self.path_boxes(f)
+        for family, ivs in merge_boxes(paths) if k == 2 else paths:
             if k == 2:
                 if ivs[:2] != full[family][:2]:
                     found = None
