@@ -4,9 +4,9 @@ Usage: python bench/verify_bench.py [--zones 2000] [--flows 50000] [--objects 50
                                     [--no-anomalies] [--profile]
 
 One fresh process: generates the synthetic policy (bench/gen_policy.py), then times separately
-load (parse + resolve), the meaning (every flow's packet set and the allowed set), the verifier
-(rule packs, plus anomalies unless switched off; every finding's witness and affected set are
-drawn here) and the JSON output of the report (what ``zonepolicy verify --format json`` writes).
+load (parse + resolve), the meaning (the allowed set), the verifier (rule packs, plus anomalies
+unless switched off; the flows' own sets the checks need, every finding's witness and affected set
+are drawn here) and the JSON output of the report (what ``zonepolicy verify --format json`` writes).
 The verify target counts what comes after load: meaning + verify + output.
 
 Two policy shapes: the default random policy is far from compliant (tens of thousands of findings,

@@ -31,8 +31,7 @@ def boundary_enforced(ctx: Context, rule: Rule) -> Iterator[Finding]:
     unenforced = scope - ctx.enforced_anywhere()
     if unenforced.is_empty():
         return
-    for flow in ctx.flows_into(unenforced):
-        part = unenforced & ctx.meaning.flow_set(flow)
+    for flow, part in ctx.meaning.flows_meeting(ctx.allow_flows(), unenforced):
         yield ctx.finding(
             rule, f"flow {flow.id} allows traffic that crosses no declared firewall",
             packets=part, flows=(flow,),
