@@ -110,8 +110,10 @@ _new_zone_stmt = direct_constructor(s.ZoneStmt)
 #
 # Two regions read the same when their texts are equal after two maskings that no pattern here
 # can see: every ASCII digit made '0' (no terminal tells one digit from another: they appear only
-# in classes that hold all ten, never as literals) and, in option lists, the bodies of strings
-# made dots of the same length. The words themselves are always taken from the line at hand.
+# in classes that hold all ten; the one literal with a digit, 'icmpv6' in a service literal, must
+# be followed by '/', where a twin such as 'icmpv4/' is no token, so no line holding it is taken)
+# and, in option lists, the bodies of strings made dots of the same length. The words themselves
+# are always taken from the line at hand.
 #
 # A region's items are matched without an end bound, so in principle they depend on what follows
 # the region too. In a line the line pattern accepted, a region is followed by white space or by
