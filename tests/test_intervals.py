@@ -13,10 +13,12 @@ import pytest
 from hypothesis import given, strategies as st
 
 from strategies import Sizes, policy_specs, render_policy
+from test_iptables import _iptables_spec
 from test_nftables import as_nftables
 from conftest import load_policy_text
 from zonepolicy.compilers import _intervals as iv
-from zonepolicy.compilers import nftables
+from zonepolicy.compilers import _iptables_read, nftables
+from zonepolicy.compilers.base import get_compiler
 from zonepolicy.compilers.iptables import clean_text
 from zonepolicy.compilers.base import _Lowering, lower
 from zonepolicy.model.values import PortRange, ServiceTerm
@@ -238,3 +240,27 @@ def test_iptables_tokenize_without_quotes_splits_like_the_quote_walk(line) -> No
 
     # an empty quoted argument at the end sends the same text through the character walk
     assert tokenize(line + ' ""') == tokenize(line) + [""]
+
+
+# ---------------------------------------------------------------- readers: shortcuts vs the plain reading
+def _pair_sets(pairs) -> list:
+    return [(p.in_if, p.out_if, [(r.packets, r.accept) for r in p.rules]) for p in pairs]
+
+
+@given(policy_specs(MIXED).filter(lambda s: any(len(f.interfaces) > 1 for f in s.firewalls)),
+       st.integers(0, 2**32 - 1), st.integers(0, 2**12 - 1))
+def test_readers_read_the_same_without_their_shortcuts(spec, seed, toggles) -> None:
+    """The iptables reader's shared-condition cache and the nftables reader's range sweep over map
+    elements change nothing the readers return."""
+    for target, text in (("nftables", render_policy(as_nftables(spec), seed)),
+                         ("iptables", render_policy(_iptables_spec(spec, toggles), seed, with_comments=False))):
+        policy = load_policy_text(text)
+        meaning = Meaning(policy)
+        compiler = get_compiler(target)
+        for fw in policy.firewalls:
+            outs = compiler.render(lower(policy, fw, meaning))
+            fast = _pair_sets(compiler.read_outputs(outs, fw))
+            with pytest.MonkeyPatch.context() as m:
+                m.setattr(iv, "later_overlapping", lambda groups, budget: None)
+                m.setattr(_iptables_read.Cond, "key", property(lambda self: None, lambda self, v: None))
+                assert _pair_sets(compiler.read_outputs(outs, fw)) == fast
