@@ -15,6 +15,7 @@ from heapq import heappop, heappush
 from typing import Iterable, Sequence
 
 from zonepolicy.model.values import Network
+from zonepolicy.semantics._engine import union_intervals as union  # the engine's canonical form
 from zonepolicy.semantics.packetset import PacketSet
 
 Interval = tuple[int, int]
@@ -25,18 +26,6 @@ FULL16: tuple[Interval, ...] = ((0, 65535),)
 _TOP = {4: (1 << 32) - 1, 6: (1 << 128) - 1}
 PORT_PROTOCOLS = frozenset({6, 17, 132})
 _HOST_MASK = {f: [(1 << (bits - plen)) - 1 for plen in range(bits + 1)] for f, bits in ((4, 32), (6, 128))}
-
-
-def union(ivs: Iterable[Interval]) -> tuple[Interval, ...]:
-    """Sorted intervals with overlapping and adjacent ones merged (the engine's canonical form)."""
-    out: list[Interval] = []
-    for lo, hi in sorted(ivs):
-        if out and lo <= out[-1][1] + 1:
-            if hi > out[-1][1]:
-                out[-1] = (out[-1][0], hi)
-        else:
-            out.append((lo, hi))
-    return tuple(out)
 
 
 def intersect(a: Sequence[Interval], b: Sequence[Interval]) -> tuple[Interval, ...]:
