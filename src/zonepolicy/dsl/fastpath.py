@@ -487,16 +487,22 @@ def parse_object_line(text: str, file: str, line: int, cache: dict | None = None
     if found is None:
         return None
     kw_s = regs[g_kw][0]
+    name, desc = _name_and_description(text, regs, g_name, g_desc, file, line)
+    stmt = _new_object_stmt(kind, name, desc, token_nodes(found[1], text, items_s, file, line),
+                            _new(_Span, (file, line, kw_s + 1, line, regs[g_end][0] + 1)))
+    com_s, com_e = regs[g_comment]
+    return stmt, (_comment(text, com_s, com_e, file, line) if com_e > com_s else None)
+
+
+def _name_and_description(text: str, regs, g_name: int, g_desc: int, file: str, line: int):
+    """The NAME token and the optional description STRING token of a one-line definition."""
     name_s, name_e = regs[g_name]
     name = _new(_Tok, ("NAME", text[name_s:name_e], _new(_Span, (file, line, name_s + 1, line, name_e + 1))))
     desc = None
     desc_s, desc_e = regs[g_desc]
     if desc_s >= 0:
         desc = _new(_Tok, ("STRING", text[desc_s:desc_e], _new(_Span, (file, line, desc_s + 1, line, desc_e + 1))))
-    stmt = _new_object_stmt(kind, name, desc, token_nodes(found[1], text, items_s, file, line),
-                            _new(_Span, (file, line, kw_s + 1, line, regs[g_end][0] + 1)))
-    com_s, com_e = regs[g_comment]
-    return stmt, (_comment(text, com_s, com_e, file, line) if com_e > com_s else None)
+    return name, desc
 
 
 def parse_zone_line(text: str, file: str, line: int, cache: dict | None = None,
@@ -523,12 +529,7 @@ def parse_zone_line(text: str, file: str, line: int, cache: dict | None = None,
     if found is None:
         return None
     kw_s = regs[g_kw][0]
-    name_s, name_e = regs[g_name]
-    name = _new(_Tok, ("NAME", text[name_s:name_e], _new(_Span, (file, line, name_s + 1, line, name_e + 1))))
-    desc = None
-    desc_s, desc_e = regs[g_desc]
-    if desc_s >= 0:
-        desc = _new(_Tok, ("STRING", text[desc_s:desc_e], _new(_Span, (file, line, desc_s + 1, line, desc_e + 1))))
+    name, desc = _name_and_description(text, regs, g_name, g_desc, file, line)
     stmt = _new_zone_stmt(name, desc, zone_item_nodes(found, text, items_s, file, line),
                           _new(_Span, (file, line, kw_s + 1, line, regs[g_end][0] + 1)))
     com_s, com_e = regs[g_comment]
