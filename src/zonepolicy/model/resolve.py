@@ -38,6 +38,16 @@ _sha256 = hashlib.sha256
 GRADE_TARGETS = {"business-info": "business_info", "system-service": "system_service"}
 
 
+
+def _placed(endpoints: tuple, file: str, line: int, col: int) -> tuple:
+    """Endpoints read from a flow line, each with its span on this line (``col``: the list's first
+    column); one endpoint per list is the usual case, so it skips building a list."""
+    if len(endpoints) == 1:
+        (e_text, zones, networks, is_zone, a, b), = endpoints
+        return (_new_endpoint(e_text, zones, networks, is_zone, _new_span((file, line, col + a, line, col + b))),)
+    return tuple([_new_endpoint(e_text, zones, networks, is_zone, _new_span((file, line, col + a, line, col + b)))
+                  for e_text, zones, networks, is_zone, a, b in endpoints])
+
 class Resolver:
     def __init__(self, modules: Iterable[s.Module], prelude: s.Module | None = None) -> None:
         self.modules = tuple(modules)
@@ -534,23 +544,9 @@ class Resolver:
             flow_id = text[opt_base + id_at[0]:opt_base + id_at[1]]
         else:
             flow_id = "f" + _sha256(f"{action}|{src_hit[1]}|{dst_hit[1]}|{svc_hit[2]}".encode()).hexdigest()[:10]
-        # the endpoints, now with this flow's places (one endpoint per list is the usual case)
-        if len(sources) == 1:
-            (e_text, zones, networks, is_zone, a, b), = sources
-            sources = (_new_endpoint(e_text, zones, networks, is_zone,
-                                     _new_span((file, line, src_s + 1 + a, line, src_s + 1 + b))),)
-        else:
-            sources = tuple([_new_endpoint(e_text, zones, networks, is_zone,
-                                           _new_span((file, line, src_s + 1 + a, line, src_s + 1 + b)))
-                             for e_text, zones, networks, is_zone, a, b in sources])
-        if len(destinations) == 1:
-            (e_text, zones, networks, is_zone, a, b), = destinations
-            destinations = (_new_endpoint(e_text, zones, networks, is_zone,
-                                          _new_span((file, line, dst_s + 1 + a, line, dst_s + 1 + b))),)
-        else:
-            destinations = tuple([_new_endpoint(e_text, zones, networks, is_zone,
-                                                _new_span((file, line, dst_s + 1 + a, line, dst_s + 1 + b)))
-                                  for e_text, zones, networks, is_zone, a, b in destinations])
+        # the endpoints, now with this flow's places
+        sources = _placed(sources, file, line, src_s + 1)
+        destinations = _placed(destinations, file, line, dst_s + 1)
         return _new_flow(flow_id, _ACTIONS[action], sources, destinations, svc_hit[0], svc_hit[1], options, span)
 
     def _line_endpoints(self, rec: FlowLine, reading: tuple, start: int, end: int) -> tuple:
