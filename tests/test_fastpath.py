@@ -51,10 +51,11 @@ def flow_lines(draw) -> str:
     return line
 
 
-@given(flow_lines())
-def test_fast_path_agrees_with_the_general_parser(line: str) -> None:
+def _agrees_with_the_general_parser(line: str, fast_reader) -> None:
+    """The law of every fast-path reader: it reads a line exactly as the grammar does, or declines;
+    it never accepts what the grammar rejects."""
     general, diags = parse_text(line + "\n", "t.zp", fast=False)
-    fast = parse_flow_line(line, "t.zp", 1)
+    fast = fast_reader(line, "t.zp", 1)
     if diags:
         assert fast is None, f"fast path accepted what the grammar rejects: {line!r}"
         return
@@ -63,6 +64,11 @@ def test_fast_path_agrees_with_the_general_parser(line: str) -> None:
     stmt, comment = fast
     assert general.statements == (stmt,)
     assert general.comments == ((comment,) if comment else ())
+
+
+@given(flow_lines())
+def test_fast_path_agrees_with_the_general_parser(line: str) -> None:
+    _agrees_with_the_general_parser(line, parse_flow_line)
 
 
 def test_fast_path_takes_plain_flows() -> None:
@@ -173,16 +179,7 @@ def object_lines(draw) -> str:
 
 @given(object_lines())
 def test_object_fast_path_agrees_with_the_general_parser(line: str) -> None:
-    general, diags = parse_text(line + "\n", "t.zp", fast=False)
-    fast = parse_object_line(line, "t.zp", 1)
-    if diags:
-        assert fast is None, f"fast path accepted what the grammar rejects: {line!r}"
-        return
-    if fast is None:
-        return  # declining is always allowed
-    stmt, comment = fast
-    assert general.statements == (stmt,)
-    assert general.comments == ((comment,) if comment else ())
+    _agrees_with_the_general_parser(line, parse_object_line)
 
 
 def test_fast_path_takes_plain_objects() -> None:
@@ -214,16 +211,7 @@ def zone_lines(draw) -> str:
 
 @given(zone_lines())
 def test_zone_fast_path_agrees_with_the_general_parser(line: str) -> None:
-    general, diags = parse_text(line + "\n", "t.zp", fast=False)
-    fast = parse_zone_line(line, "t.zp", 1)
-    if diags:
-        assert fast is None, f"fast path accepted what the grammar rejects: {line!r}"
-        return
-    if fast is None:
-        return  # declining is always allowed
-    stmt, comment = fast
-    assert general.statements == (stmt,)
-    assert general.comments == ((comment,) if comment else ())
+    _agrees_with_the_general_parser(line, parse_zone_line)
 
 
 def test_fast_path_takes_plain_zones() -> None:
