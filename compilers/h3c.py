@@ -378,6 +378,13 @@ class _Objects:
         return lines
 
 
+
+def _too_many_rules(model: TargetModel, where: str, hint: str) -> InvalidPolicy:
+    """Comware numbers a policy's rules 0 to MAX_RULE_ID: a longer list cannot be loaded."""
+    return InvalidPolicy([Diagnostic(
+        "ZP403", f"target h3c: firewall {clean_description(model.firewall)} needs more than {MAX_RULE_ID + 1} "
+        f"rules in {where} (rule IDs run 0 to {MAX_RULE_ID})", None, Severity.ERROR, hint=hint)])
+
 def _family_rules(pair: PairRules, family: int) -> list[TargetRule]:
     return [r for r in pair.rules if r.family == family]
 
@@ -414,9 +421,10 @@ def render(model: TargetModel, dialect: str = DEFAULT_DIALECT) -> str:
                     continue
                 for rule in [*rules, None]:
                     if rule_id > MAX_RULE_ID:
-                        raise InvalidPolicy([Diagnostic("ZP403", f"target h3c: firewall "
-                                             f"{clean_description(model.firewall)} needs more than "
-                                             f"{MAX_RULE_ID + 1} rules", None, Severity.ERROR)])
+                        raise _too_many_rules(model, "security-policy", "split the zones behind this firewall "
+                                              "across more devices, or compile the object-policy dialect "
+                                              "(ZONEPOLICY_H3C_DIALECT=object-policy), whose rules are "
+                                              "numbered per zone pair")
                     tag = _token(rule.flow_id) if rule is not None else "drop"
                     block.append(f" rule {rule_id} name {f'zp-{rule_id}-{tag}'[:MAX_RULE_NAME]}")
                     block.append(f"  description {_description(rule)}")
@@ -446,6 +454,9 @@ def render(model: TargetModel, dialect: str = DEFAULT_DIALECT) -> str:
                 name = f"zp-op{k}" + ("" if family == 4 else "-6")
                 kind = "ip" if family == 4 else "ipv6"
                 policy.append(f"object-policy {kind} {name}")
+                if len(rules) + 1 > MAX_RULE_ID + 1:
+                    raise _too_many_rules(model, f"object-policy {name}", "split the zones behind one of the "
+                                          "two interfaces across more interfaces or devices")
                 for rule_id, rule in enumerate([*rules, None]):
                     if rule is None:
                         policy.append(f" rule {rule_id} drop")

@@ -450,3 +450,24 @@ def test_address_entries_print_as_ipaddress_prints(nets, nets6) -> None:
                          f"network subnet {n.network_address} {n.netmask if family == 4 else n.prefixlen}"
                          for n in mine)
         assert address_entries(family, some) == expected
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_a_rule_list_longer_than_comware_numbers_is_refused_with_a_hint(monkeypatch, dialect: str) -> None:
+    """Comware numbers a policy's rules 0..65534; a province-scale firewall can need more. Shrink the
+    limit instead of building 65,536 rules: one rule short of the longest list is refused, that list fits."""
+    import zonepolicy.compilers.h3c as h3c
+
+    policy, _ = load_case("tests/data/h3c/features.zp")
+    model = lower(policy, policy.firewall("fw1"))
+    lengths = {f: [len(h3c._family_rules(pair, f)) + 1 for pair in model.pairs] for f in (4, 6)}  # + a drop each
+    # security-policy: one list per family across the pairs; object-policy: one per pair and family
+    needed = max(map(sum, lengths.values())) if dialect == "security-policy" else max(lengths[4] + lengths[6])
+    monkeypatch.setattr(h3c, "MAX_RULE_ID", needed - 2)
+    with pytest.raises(InvalidPolicy) as refused:
+        h3c.render(model, dialect)
+    [d] = refused.value.diagnostics
+    assert d.code == "ZP403" and "fw1" in d.message and f"rule IDs run 0 to {needed - 2}" in d.message
+    assert d.hint and ("object-policy" in d.hint if dialect == "security-policy" else "split" in d.hint)
+    monkeypatch.setattr(h3c, "MAX_RULE_ID", needed - 1)
+    assert h3c.render(model, dialect)
