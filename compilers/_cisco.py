@@ -198,6 +198,31 @@ def protocol_matches(family: int, rule: TargetRule) -> Sequence[Match]:
     return found
 
 
+
+class ProtocolTexts:
+    """The protocol part of a rule as ACE text, (protocol word, port/ICMP tail) per match of
+    :func:`protocol_matches`, made once per distinct part: a large model's rules share a few hundred.
+    ``word(family, proto)`` is the dialect's protocol word (``proto`` None: any protocol)."""
+
+    def __init__(self, word: Callable[[int, int | None], str]) -> None:
+        self._word = word
+        self._texts: dict[tuple, list[tuple[str, str]]] = {}
+
+    def __call__(self, rule: TargetRule) -> list[tuple[str, str]]:
+        key = (rule.family, rule.proto, rule.dport, rule.icmp_type, rule.icmp_code)
+        found = self._texts.get(key)
+        if found is None:
+            found = []
+            for proto, ports, icmp in protocol_matches(rule.family, rule):
+                tail = ""
+                if ports is not None and ports != (0, 65535):
+                    tail = f" eq {ports[0]}" if ports[0] == ports[1] else f" range {ports[0]} {ports[1]}"
+                if icmp is not None:
+                    tail += f" {icmp[0]}" + (f" {icmp[1]}" if icmp[1] is not None else "")
+                found.append((self._word(rule.family, proto), tail))
+            self._texts[key] = found
+        return found
+
 def _protocol_matches(family: int, proto: tuple[Interval, ...], dport: tuple[Interval, ...],
                       itype: tuple[Interval, ...], icode: tuple[Interval, ...]) -> list[Match]:
     if proto == FULL8 and dport == FULL16 and itype == FULL8 and icode == FULL8:

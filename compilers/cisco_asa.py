@@ -74,6 +74,10 @@ def ace_text(name: str, ace: cc.Ace) -> str:
     return " ".join(words)
 
 
+def _protocol_word(family: int, proto: int | None) -> str:
+    return "ip" if proto is None else {6: "tcp", 17: "udp"}.get(proto) or _PROTO_OUT.get((family, proto), str(proto))
+
+
 class RuleLines:
     """The ACE lines of target rules in one ACL, as :func:`ace_text` of :func:`~._cisco.rule_aces` writes
     them, with the text of each prefix list and protocol match made once (a large model's rules share
@@ -83,7 +87,7 @@ class RuleLines:
     def __init__(self) -> None:
         self.groups: dict[str, tuple[Network, ...]] = {}
         self._lists: dict[tuple[int, int], tuple[tuple[Network, ...], str | None, tuple[Network, ...] | None]] = {}
-        self._matches: dict[tuple, list[tuple[str, str]]] = {}
+        self._protocol = cc.ProtocolTexts(_protocol_word)
 
     def _addresses(self, nets: tuple[Network, ...], family: int) -> tuple[str | None, tuple[Network, ...] | None]:
         """The address text of a prefix list (None when no prefix is of the family), and its object-group."""
@@ -93,23 +97,6 @@ class RuleLines:
             found = (nets, addresses(mine) if mine else None, mine if len(mine) > 1 else None)
             self._lists[id(nets), family] = found
         return found[1], found[2]
-
-    def _protocol(self, rule: TargetRule) -> list[tuple[str, str]]:
-        key = (rule.family, rule.proto, rule.dport, rule.icmp_type, rule.icmp_code)
-        found = self._matches.get(key)
-        if found is None:
-            found = []
-            for proto, ports, icmp in cc.protocol_matches(rule.family, rule):
-                word = "ip" if proto is None else {6: "tcp", 17: "udp"}.get(proto) or _PROTO_OUT.get(
-                    (rule.family, proto), str(proto))
-                tail = ""
-                if ports is not None and ports != (0, 65535):
-                    tail = f" eq {ports[0]}" if ports[0] == ports[1] else f" range {ports[0]} {ports[1]}"
-                if icmp is not None:
-                    tail += f" {icmp[0]}" + (f" {icmp[1]}" if icmp[1] is not None else "")
-                found.append((word, tail))
-            self._matches[key] = found
-        return found
 
     def __call__(self, acl: str, rule: TargetRule) -> list[str]:
         head = f"access-list {acl} extended {'permit' if rule.action is Action.ALLOW else 'deny'}"

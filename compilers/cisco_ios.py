@@ -103,6 +103,10 @@ def ace_text(ace: cc.Ace) -> str:
     return " " + " ".join(words)
 
 
+def _protocol_word(family: int, proto: int | None) -> str:
+    return ("ip" if family == 4 else "ipv6") if proto is None else _PROTO_OUT[family].get(proto, str(proto))
+
+
 class RuleLines:
     """The ACE lines of target rules, as :func:`ace_text` of :func:`~._cisco.rule_aces` writes them, with
     the text of each prefix list and protocol match made once: the rules of a large model share a
@@ -112,7 +116,7 @@ class RuleLines:
     def __init__(self) -> None:
         self.groups: dict[str, tuple[Network, ...]] = {}
         self._lists: dict[tuple[int, int], tuple[tuple[Network, ...], list[str], tuple[Network, ...] | None]] = {}
-        self._matches: dict[tuple, list[tuple[str, str]]] = {}
+        self._protocol = cc.ProtocolTexts(_protocol_word)
 
     def _addresses(self, nets: tuple[Network, ...], family: int) -> tuple[list[str], tuple[Network, ...] | None]:
         """The address texts of a prefix list, and the object-group they name (if any)."""
@@ -125,23 +129,6 @@ class RuleLines:
                 found = (nets, [address(n) for n in mine], None)
             self._lists[id(nets), family] = found
         return found[1], found[2]
-
-    def _protocol(self, rule: TargetRule) -> list[tuple[str, str]]:
-        key = (rule.family, rule.proto, rule.dport, rule.icmp_type, rule.icmp_code)
-        found = self._matches.get(key)
-        if found is None:
-            found = []
-            for proto, ports, icmp in cc.protocol_matches(rule.family, rule):
-                word = ("ip" if rule.family == 4 else "ipv6") if proto is None else \
-                    _PROTO_OUT[rule.family].get(proto, str(proto))
-                tail = ""
-                if ports is not None and ports != (0, 65535):
-                    tail = f" eq {ports[0]}" if ports[0] == ports[1] else f" range {ports[0]} {ports[1]}"
-                if icmp is not None:
-                    tail += f" {icmp[0]}" + (f" {icmp[1]}" if icmp[1] is not None else "")
-                found.append((word, tail))
-            self._matches[key] = found
-        return found
 
     def __call__(self, rule: TargetRule) -> list[str]:
         permit = rule.action is Action.ALLOW
